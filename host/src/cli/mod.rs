@@ -1,0 +1,45 @@
+//! The `anneval` command line: parse, call the library, print. Exit codes:
+//! 0 when the verdict is `ok`, 1 for any other verdict, 2 for usage errors.
+
+mod args;
+mod progress;
+mod score;
+
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+
+#[derive(Parser)]
+#[command(
+    name = "anneval",
+    version,
+    about = "Safely score untrusted approximate-nearest-neighbour search kernels",
+    propagate_version = true
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Compile a candidate kernel, run it in the sandbox and score it.
+    Score(score::ScoreArgs),
+}
+
+/// Exit code for usage errors (clap uses it too).
+const USAGE: u8 = 2;
+
+pub fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let result = match cli.command {
+        Command::Score(args) => score::run(args),
+    };
+    match result {
+        Ok(code) => code,
+        Err(err) => {
+            eprintln!("error: {err:#}");
+            ExitCode::from(USAGE)
+        }
+    }
+}

@@ -1,0 +1,124 @@
+//! The terminal report of an evaluation: the curve as a table, then the
+//! reward, the key figures and the verdict.
+
+use std::fmt::Write;
+
+use crate::evaluation::Evaluation;
+use crate::verdict::Verdict;
+
+/// Renders `eval` for a person at a terminal.
+pub fn render(eval: &Evaluation) -> String {
+    let mut out = String::new();
+    let frontier_efs: Vec<usize> = eval.frontier.iter().map(|p| p.ef).collect();
+    if !eval.curve.is_empty() {
+        let _ = writeln!(
+            out,
+            "{:>6}  {:>8}  {:>12}  {:>7}  {:>14}",
+            "ef", "recall", "QPS", "spread", "fuel/query"
+        );
+        for p in &eval.curve {
+            let mark = if frontier_efs.contains(&p.ef) {
+                "*"
+            } else {
+                " "
+            };
+            let fuel = p.fuel_per_query.map_or("-".into(), thousands);
+            let _ = writeln!(
+                out,
+                "{:>6}  {:>8.4}  {:>12}  {:>6.1}%  {:>14} {mark}",
+                p.ef,
+                p.recall,
+                thousands(p.qps),
+                p.spread * 100.0,
+                fuel
+            );
+        }
+        let _ = writeln!(out, "(* on the Pareto frontier)\n");
+    }
+    if eval.verdict == Verdict::Ok {
+        let _ = writeln!(
+            out,
+            "reward: {} (mean QPS over recall [{}, {}], k = {})",
+            thousands(eval.reward),
+            eval.band[0],
+            eval.band[1],
+            eval.k
+        );
+        let at: Vec<String> = eval
+            .qps_at_recall
+            .iter()
+            .map(|(r, q)| format!("{r}: {}", q.map_or("not reached".into(), thousands)))
+            .collect();
+        let _ = writeln!(out, "QPS at recall  {}", at.join(", "));
+        if let Some(f) = eval.fuel_per_query {
+            let _ = writeln!(
+                out,
+                "instructions per query at recall 0.9: {}",
+                thousands(f)
+            );
+        }
+    }
+    let mut facts = Vec::new();
+    if let Some(s) = eval.build_seconds {
+        facts.push(format!("build {s:.2} s"));
+    }
+    if let Some(b) = eval.index_bytes {
+        facts.push(format!("index {:.1} MB", b as f64 / 1e6));
+    }
+    if let Some(s) = eval.candidate.compile_seconds {
+        let cached = if eval.candidate.compile_cached == Some(true) {
+            " (cached)"
+        } else {
+            ""
+        };
+        facts.push(format!("compile {s:.2} s{cached}"));
+    }
+    facts.push(format!("total {:.1} s", eval.seconds));
+    let _ = writeln!(
+        out,
+        "{}: {} [{}], {}",
+        eval.dataset,
+        eval.candidate.source,
+        eval.engine,
+        facts.join(", ")
+    );
+    if eval.message.is_empty() {
+        let _ = writeln!(out, "verdict: {}", eval.verdict);
+    } else {
+        let _ = writeln!(out, "verdict: {}\n{}", eval.verdict, eval.message);
+    }
+    out
+}
+
+/// 12345.6 -> "12,346".
+pub fn thousands(x: f64) -> String {
+    if !x.is_finite() {
+        return format!("{x}");
+    }
+    let digits = format!("{:.0}", x.abs());
+    let mut grouped = String::new();
+    for (i, c) in digits.chars().enumerate() {
+        if i > 0 && (digits.len() - i) % 3 == 0 {
+            grouped.push(',');
+        }
+        grouped.push(c);
+    }
+    if x < -0.5 {
+        format!("-{grouped}")
+    } else {
+        grouped
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn thousands_groups_digits() {
+        assert_eq!(thousands(0.4), "0");
+        assert_eq!(thousands(999.0), "999");
+        assert_eq!(thousands(1234567.8), "1,234,568");
+        assert_eq!(thousands(-1000.0), "-1,000");
+    }
+}

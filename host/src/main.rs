@@ -1,0 +1,5 @@
+//! The `anneval` command: everything lives in the library.
+
+fn main() -> std::process::ExitCode {
+    anneval::cli::main()
+}

@@ -1,0 +1,152 @@
+//! The guest template and the WIT world, embedded in the binary so that
+//! `anneval` needs no source checkout to compile a candidate. A candidate's
+//! source replaces [`KERNEL_PATH`] in a private copy.
+
+use std::path::Path;
+
+use anyhow::{Context, Result};
+use sha2::{Digest, Sha256};
+
+/// One file of the template, by its path relative to the layout root (which
+/// holds `guest-template/` and `wit/` side by side, as the repository does).
+pub struct TemplateFile {
+    pub path: &'static str,
+    pub contents: &'static str,
+}
+
+macro_rules! embed {
+    ($($path:literal),* $(,)?) => {
+        &[$(TemplateFile { path: $path, contents: include_str!(concat!("../../", $path)) }),*]
+    };
+}
+
+/// Every file of the template, the candidate's `kernel.rs` included.
+pub const FILES: &[TemplateFile] = embed![
+    "Cargo.lock",
+    "guest-template/Cargo.toml",
+    "guest-template/src/lib.rs",
+    "guest-template/src/glue.rs",
+    "guest-template/src/kernel.rs",
+    "guest-template/src/sdk/mod.rs",
+    "guest-template/src/sdk/bytes.rs",
+    "guest-template/src/sdk/params.rs",
+    "guest-template/src/sdk/pool.rs",
+    "guest-template/src/sdk/rng.rs",
+    "guest-template/src/sdk/simd.rs",
+    "guest-template/src/sdk/visited.rs",
+    "wit/kernel.wit",
+];
+
+/// The file a candidate replaces.
+pub const KERNEL_PATH: &str = "guest-template/src/kernel.rs";
+
+/// The crate directory inside the layout.
+pub const CRATE_DIR: &str = "guest-template";
+
+/// The WIT world's text.
+pub fn wit() -> &'static str {
+    file("wit/kernel.wit")
+}
+
+/// The reference kernel (HNSW), the default candidate.
+pub fn reference_kernel() -> &'static str {
+    file(KERNEL_PATH)
+}
+
+fn file(path: &str) -> &'static str {
+    FILES
+        .iter()
+        .find(|f| f.path == path)
+        .map(|f| f.contents)
+        .unwrap_or_else(|| panic!("{path} is embedded"))
+}
+
+/// A digest of everything but the kernel: the toolchain prepared for one
+/// template is reused until the template changes.
+pub fn digest() -> String {
+    let mut h = Sha256::new();
+    for f in FILES.iter().filter(|f| f.path != KERNEL_PATH) {
+        h.update(f.path.as_bytes());
+        h.update([0]);
+        h.update(f.contents.as_bytes());
+        h.update([0]);
+    }
+    hex(&h.finalize())
+}
+
+/// Writes the template under `root`, with `kernel` as `kernel.rs`.
+pub fn write_to(root: &Path, kernel: &str) -> Result<()> {
+    for f in FILES {
+        let path = root.join(f.path);
+        if let Some(parent) = path.parent() {
+            crate::paths::ensure_dir(parent)?;
+        }
+        let contents = if f.path == KERNEL_PATH {
+            kernel
+        } else {
+            f.contents
+        };
+        std::fs::write(&path, contents).with_context(|| format!("writing {}", path.display()))?;
+    }
+    // The copy is built on its own: its own workspace root (wherever it is
+    // written, even inside another workspace) with the pinned lock file.
+    let manifest = root.join(CRATE_DIR).join("Cargo.toml");
+    let mut text = std::fs::read_to_string(&manifest)
+        .with_context(|| format!("reading {}", manifest.display()))?;
+    text.push_str("\n[workspace]\n");
+    std::fs::write(&manifest, text).with_context(|| format!("writing {}", manifest.display()))?;
+    let lock = root.join("Cargo.lock");
+    std::fs::rename(&lock, root.join(CRATE_DIR).join("Cargo.lock"))
+        .with_context(|| format!("placing {}", lock.display()))?;
+    Ok(())
+}
+
+/// Lower-case hexadecimal.
+pub fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn files_under(dir: &Path, root: &Path, out: &mut Vec<String>) {
+        for entry in std::fs::read_dir(dir).unwrap() {
+            let path = entry.unwrap().path();
+            if path.is_dir() {
+                files_under(&path, root, out);
+            } else {
+                out.push(
+                    path.strip_prefix(root)
+                        .unwrap()
+                        .to_string_lossy()
+                        .into_owned(),
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn every_template_source_file_is_embedded() {
+        let root = Path::new(env!("CARGO_MANIFEST_DIR")).parent().unwrap();
+        let mut on_disk = Vec::new();
+        files_under(&root.join("guest-template/src"), root, &mut on_disk);
+        files_under(&root.join("wit"), root, &mut on_disk);
+        for path in on_disk {
+            assert!(
+                FILES.iter().any(|f| f.path == path),
+                "{path} is not embedded in template::FILES"
+            );
+        }
+    }
+
+    #[test]
+    fn written_template_has_the_candidate_kernel() {
+        let dir = tempfile::tempdir().unwrap();
+        write_to(dir.path(), "// candidate").unwrap();
+        let kernel = std::fs::read_to_string(dir.path().join(KERNEL_PATH)).unwrap();
+        assert_eq!(kernel, "// candidate");
+        assert!(dir.path().join("guest-template/Cargo.lock").exists());
+        assert!(dir.path().join("wit/kernel.wit").exists());
+    }
+}

@@ -1,0 +1,105 @@
+//! The `anneval` binary: exit codes, messages, the JSON file.
+
+mod common;
+
+use std::process::{Command, Output};
+
+fn anneval(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_anneval"))
+        .args(args)
+        .env("ANNEVAL_CACHE", common::cache_dir())
+        .output()
+        .unwrap()
+}
+
+fn stderr(out: &Output) -> String {
+    String::from_utf8_lossy(&out.stderr).into_owned()
+}
+
+#[test]
+fn score_writes_json_and_exits_zero_for_ok() {
+    let dir = tempfile::tempdir().unwrap();
+    let json = dir.path().join("result.json");
+    let out = anneval(&[
+        "score",
+        "--ef",
+        "10,40",
+        "--runs",
+        "1",
+        "--json",
+        json.to_str().unwrap(),
+    ]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        stdout.contains("reward:") && stdout.contains("verdict: ok"),
+        "{stdout}"
+    );
+    let v: serde_json::Value = serde_json::from_slice(&std::fs::read(&json).unwrap()).unwrap();
+    assert_eq!(v["verdict"], "ok");
+    assert_eq!(v["engine"], "wasm");
+    assert_eq!(v["dataset"], "random-xs-20-euclidean");
+    assert_eq!(v["curve"].as_array().unwrap().len(), 2);
+    assert!(v["reward"].as_f64().unwrap() > 0.0);
+    for key in [
+        "message",
+        "qps_at_recall",
+        "build_seconds",
+        "index_bytes",
+        "fuel_per_query",
+    ] {
+        assert!(v.get(key).is_some(), "{key}");
+    }
+}
+
+#[test]
+fn a_failing_verdict_exits_one_and_still_writes_json() {
+    let dir = tempfile::tempdir().unwrap();
+    let kernel = dir.path().join("kernel.rs");
+    std::fs::write(&kernel, "this is not rust").unwrap();
+    let json = dir.path().join("result.json");
+    let out = anneval(&[
+        "score",
+        kernel.to_str().unwrap(),
+        "--json",
+        json.to_str().unwrap(),
+    ]);
+    assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
+    let v: serde_json::Value = serde_json::from_slice(&std::fs::read(&json).unwrap()).unwrap();
+    assert_eq!(v["verdict"], "compile_error");
+    assert_eq!(v["reward"], 0.0);
+}
+
+#[test]
+fn usage_errors_exit_two_with_a_clear_message() {
+    let cases: &[(&[&str], &str)] = &[
+        (
+            &["score", "/nonexistent/kernel.rs"],
+            "reading candidate /nonexistent/kernel.rs",
+        ),
+        (
+            &["score", "--dataset", "no-such-set"],
+            "unknown dataset \"no-such-set\"",
+        ),
+        (
+            &["score", "--ef", "10,abc"],
+            "\"abc\" is not a positive integer",
+        ),
+        (&["score", "--band", "0.9,0.8"], "is not a recall band"),
+        (&["score", "--k", "500"], "ground truth of depth 100"),
+        (
+            &["score", "kernel.txt"],
+            "expected a Rust kernel (.rs) or a WebAssembly component (.wasm)",
+        ),
+        (&["score", "--param", "m"], "is not KEY=VALUE"),
+    ];
+    for (args, expected) in cases {
+        let out = anneval(args);
+        assert_eq!(out.status.code(), Some(2), "{args:?}: {}", stderr(&out));
+        assert!(
+            stderr(&out).contains(expected),
+            "{args:?}: {}",
+            stderr(&out)
+        );
+    }
+}
