@@ -208,7 +208,10 @@ mod lanes {
 
 use lanes::{F32s, WIDTH};
 
-const _: () = assert!(BLOCK.is_multiple_of(WIDTH), "a block must be whole registers");
+const _: () = assert!(
+    BLOCK.is_multiple_of(WIDTH),
+    "a block must be whole registers"
+);
 
 /// Reduces `a` and `b` with `step(acc, a_lanes, b_lanes)` over whole
 /// registers (four accumulators, then one), and the tail with `tail`.

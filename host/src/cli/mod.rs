@@ -2,6 +2,7 @@
 //! 0 when the verdict is `ok`, 1 for any other verdict, 2 for usage errors.
 
 mod args;
+mod datasets;
 mod progress;
 mod score;
 
@@ -25,6 +26,9 @@ struct Cli {
 enum Command {
     /// Compile a candidate kernel, run it in the sandbox and score it.
     Score(score::ScoreArgs),
+    /// List, make, fetch, import and inspect datasets.
+    #[command(subcommand)]
+    Datasets(datasets::DatasetsCommand),
 }
 
 /// Exit code for usage errors (clap uses it too).
@@ -34,6 +38,7 @@ pub fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match cli.command {
         Command::Score(args) => score::run(args),
+        Command::Datasets(command) => datasets::run(command),
     };
     match result {
         Ok(code) => code,

@@ -31,6 +31,24 @@ impl TerminalProgress {
         move |done| self.bar.set_position(done as u64)
     }
 
+    /// A byte counter for a download (the total may be unknown).
+    pub fn bytes(&self, name: &str) -> impl Fn(u64, Option<u64>) + '_ {
+        self.bar.set_prefix(name.to_string());
+        self.bar.set_style(
+            ProgressStyle::with_template(
+                "{prefix:>8} [{bar:30}] {bytes}/{total_bytes} {bytes_per_sec} ({eta})",
+            )
+            .expect("the template is valid")
+            .progress_chars("=> "),
+        );
+        move |done, total| {
+            if let Some(total) = total {
+                self.bar.set_length(total);
+            }
+            self.bar.set_position(done);
+        }
+    }
+
     pub fn finish(&self) {
         self.bar.finish_and_clear();
     }

@@ -4,13 +4,14 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::Duration;
 
-use anyhow::{Context, Result, anyhow};
+use anyhow::{Context, Result, anyhow, bail};
 use clap::Args;
 
 use super::args;
 use super::progress::TerminalProgress;
 use crate::compile::CompileLimits;
-use crate::dataset::registry;
+use crate::dataset::subsample::subsample;
+use crate::dataset::{Dataset, registry};
 use crate::evaluator::{Candidate, DEFAULT_EFS, Evaluator, ScoreOptions};
 use crate::export;
 use crate::paths;
@@ -22,9 +23,16 @@ pub struct ScoreArgs {
     /// A kernel (.rs replacing guest-template/src/kernel.rs) or a WebAssembly
     /// component (.wasm); the reference kernel when omitted.
     candidate: Option<PathBuf>,
-    /// A registered dataset name.
+    /// A registered dataset name, or the path of an ann-benchmarks .hdf5 file.
     #[arg(long, default_value = registry::DEFAULT_DATASET)]
     dataset: String,
+    /// Keep only the first N base points (the ground truth is recomputed
+    /// and cached).
+    #[arg(long, value_name = "N")]
+    max_base: Option<usize>,
+    /// Keep only the first Q queries.
+    #[arg(long, value_name = "Q")]
+    max_queries: Option<usize>,
     /// Neighbours per query (recall@k).
     #[arg(long, default_value_t = 10)]
     k: usize,
@@ -60,6 +68,32 @@ pub struct ScoreArgs {
     quiet: bool,
 }
 
+/// Opens a dataset by name or path and cuts it as asked.
+pub(super) fn load_dataset(
+    spec: &str,
+    max_base: Option<usize>,
+    max_queries: Option<usize>,
+    progress: &TerminalProgress,
+) -> Result<Dataset> {
+    if max_base == Some(0) || max_queries == Some(0) {
+        bail!("--max-base and --max-queries must be at least 1");
+    }
+    let queries = registry::lookup(spec).map_or(0, |e| e.test as u64);
+    let data = registry::open(
+        spec,
+        &paths::data_dir()?,
+        &progress.counter("truth", queries),
+    )?;
+    let queries = max_queries.unwrap_or(data.n_test()).min(data.n_test()) as u64;
+    subsample(
+        data,
+        max_base,
+        max_queries,
+        &paths::cache_dir()?,
+        &progress.counter("truth", queries),
+    )
+}
+
 pub fn run(a: ScoreArgs) -> Result<ExitCode> {
     let candidate = match &a.candidate {
         None => Candidate::Reference,
@@ -80,11 +114,7 @@ pub fn run(a: ScoreArgs) -> Result<ExitCode> {
         ..Limits::default()
     };
     let progress = TerminalProgress::new(a.quiet);
-    let data = {
-        let entry = registry::lookup(&a.dataset);
-        let queries = entry.map_or(0, |e| e.n_test as u64);
-        registry::make(&a.dataset, &progress.counter("truth", queries))?
-    };
+    let data = load_dataset(&a.dataset, a.max_base, a.max_queries, &progress)?;
     let opts = ScoreOptions {
         k: a.k,
         efs: a.ef.map_or_else(|| DEFAULT_EFS.to_vec(), |l| l.0),

@@ -1,8 +1,12 @@
 //! ANN datasets in the ann-benchmarks shape: `train` (the base set), `test`
 //! (the queries), and the true `neighbors` and `distances` of every query.
 
+pub mod fetch;
 pub mod ground_truth;
+pub mod hdf5;
+pub mod import;
 pub mod registry;
+pub mod subsample;
 pub mod synthetic;
 
 use std::fmt;

@@ -15,7 +15,8 @@ use rand_distr::{Distribution, StandardNormal};
 use super::{Dataset, Metric, ground_truth};
 
 /// One synthetic recipe.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct Blobs {
     pub points: usize,
     pub dim: usize,
@@ -30,21 +31,6 @@ const TEST_FRACTION: f64 = 0.1;
 const CENTRE_BOX: f64 = 10.0;
 
 impl Blobs {
-    /// `random-xs-20-*`: 10,000 points, 20 dimensions, 100 centres.
-    pub const XS: Blobs = Blobs {
-        points: 10_000,
-        dim: 20,
-        centres: 100,
-        seed: 1,
-    };
-    /// `random-s-100-*`: 100,000 points, 100 dimensions, 1,000 centres.
-    pub const S: Blobs = Blobs {
-        points: 100_000,
-        dim: 100,
-        centres: 1_000,
-        seed: 1,
-    };
-
     /// The points, shuffled, row-major.
     fn points(&self) -> Vec<f32> {
         let mut rng = ChaCha8Rng::seed_from_u64(self.seed);
@@ -105,7 +91,7 @@ mod tests {
         };
         let a = small.make("a", Metric::Euclidean, &|_| {});
         let b = small.make("a", Metric::Euclidean, &|_| {});
-        assert_eq!(a, b);
+        assert!(a == b, "same seed, same dataset");
         assert_eq!((a.n_train(), a.n_test(), a.gt_k), (900, 100, 100));
         assert_eq!(a.validate(), Ok(()));
         let other = Blobs { seed: 2, ..small }.make("a", Metric::Euclidean, &|_| {});
