@@ -16,6 +16,8 @@ pub mod evaluation;
 pub mod evaluator;
 pub mod export;
 pub mod guest;
+pub mod isolate;
+pub mod jail;
 pub mod measure;
 pub mod metrics;
 pub mod paths;

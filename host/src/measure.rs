@@ -141,6 +141,7 @@ pub fn pin_current_thread() -> Option<usize> {
 mod tests {
     use super::*;
     use crate::dataset::Metric;
+    use crate::dataset::split::QuerySet;
 
     #[test]
     fn recall_counts_hits_by_distance_not_by_id() {
@@ -154,6 +155,7 @@ mod tests {
             neighbors: vec![0, 1, 2],
             distances: vec![1.0, 1.0, 5.0],
             gt_k: 3,
+            queries: QuerySet::All,
         };
         assert_eq!(recall_at_k(&data, &[1], 1), 1.0);
         assert_eq!(recall_at_k(&data, &[2], 1), 0.0);

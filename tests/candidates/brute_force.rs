@@ -48,4 +48,8 @@ impl Kernel for Index {
         out.extend(pool.iter().map(|n| n.id));
         /* HOOK: answer */
     }
+
+    /* HOOK: methods */
 }
+
+/* HOOK: items */

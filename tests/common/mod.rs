@@ -36,6 +36,31 @@ pub fn evaluator_with(limits: Limits) -> Evaluator {
     Evaluator::new(limits, CompileLimits::default(), &cache_dir()).unwrap()
 }
 
+pub fn evaluator_compiling_with(limits: Limits, compile: CompileLimits) -> Evaluator {
+    Evaluator::new(limits, compile, &cache_dir()).unwrap()
+}
+
+/// A file on the host holding a secret that must never appear in anything
+/// anneval reports: (its path, the secret).
+pub fn canary() -> (PathBuf, String) {
+    let secret = format!(
+        "anneval-canary-{:016x}",
+        std::process::id() as u64 * 0x9e37_79b9_7f4a_7c15
+    );
+    let path = PathBuf::from(env!("CARGO_TARGET_TMPDIR"))
+        .join(format!("canary-{}.txt", std::process::id()));
+    std::fs::write(&path, &secret).unwrap();
+    (path, secret)
+}
+
+/// A Rust candidate from literal source.
+pub fn source(origin: &str, text: impl Into<String>) -> Candidate {
+    Candidate::Source {
+        origin: origin.to_string(),
+        text: text.into(),
+    }
+}
+
 pub fn evaluator() -> Evaluator {
     evaluator_with(limits())
 }

@@ -10,6 +10,7 @@ use clap::Args;
 use super::args;
 use super::progress::TerminalProgress;
 use crate::compile::CompileLimits;
+use crate::dataset::split::{self, QuerySet};
 use crate::dataset::subsample::subsample;
 use crate::dataset::{Dataset, registry};
 use crate::evaluator::{Candidate, DEFAULT_EFS, Evaluator, ScoreOptions};
@@ -30,9 +31,22 @@ pub struct ScoreArgs {
     /// and cached).
     #[arg(long, value_name = "N")]
     max_base: Option<usize>,
-    /// Keep only the first Q queries.
+    /// Keep only the first Q queries (of the chosen query set).
     #[arg(long, value_name = "Q")]
     max_queries: Option<usize>,
+    /// Which queries to score: dev (the default, four fifths), holdout (the
+    /// fifth never scored during development) or all.
+    #[arg(
+        long,
+        value_name = "SET",
+        default_value = "dev",
+        conflicts_with = "holdout"
+    )]
+    queries: QuerySet,
+    /// Score on the held-out queries (same as --queries holdout): for final
+    /// and CI evaluations.
+    #[arg(long)]
+    holdout: bool,
     /// Neighbours per query (recall@k).
     #[arg(long, default_value_t = 10)]
     k: usize,
@@ -68,9 +82,11 @@ pub struct ScoreArgs {
     quiet: bool,
 }
 
-/// Opens a dataset by name or path and cuts it as asked.
+/// Opens a dataset by name or path, keeps the query set asked for, and cuts
+/// it as asked.
 pub(super) fn load_dataset(
     spec: &str,
+    query_set: QuerySet,
     max_base: Option<usize>,
     max_queries: Option<usize>,
     progress: &TerminalProgress,
@@ -78,19 +94,16 @@ pub(super) fn load_dataset(
     if max_base == Some(0) || max_queries == Some(0) {
         bail!("--max-base and --max-queries must be at least 1");
     }
-    let queries = registry::lookup(spec).map_or(0, |e| e.test as u64);
-    let data = registry::open(
-        spec,
-        &paths::data_dir()?,
-        &progress.counter("truth", queries),
-    )?;
-    let queries = max_queries.unwrap_or(data.n_test()).min(data.n_test()) as u64;
+    let total = registry::lookup(spec).map_or(0, |e| e.test as u64);
+    let data = registry::open(spec, &paths::data_dir()?, &progress.counter("truth", total))?;
+    let data = split::select(data, query_set);
+    let kept = max_queries.unwrap_or(data.n_test()).min(data.n_test()) as u64;
     subsample(
         data,
         max_base,
         max_queries,
         &paths::cache_dir()?,
-        &progress.counter("truth", queries),
+        &progress.counter("truth", kept),
     )
 }
 
@@ -114,7 +127,12 @@ pub fn run(a: ScoreArgs) -> Result<ExitCode> {
         ..Limits::default()
     };
     let progress = TerminalProgress::new(a.quiet);
-    let data = load_dataset(&a.dataset, a.max_base, a.max_queries, &progress)?;
+    let queries = if a.holdout {
+        QuerySet::Holdout
+    } else {
+        a.queries
+    };
+    let data = load_dataset(&a.dataset, queries, a.max_base, a.max_queries, &progress)?;
     let opts = ScoreOptions {
         k: a.k,
         efs: a.ef.map_or_else(|| DEFAULT_EFS.to_vec(), |l| l.0),

@@ -1,11 +1,15 @@
 //! The compile step: a candidate's `kernel.rs` becomes a WebAssembly component.
 //!
-//! The source replaces `kernel.rs` in a private copy of the template, one
-//! `rustc` run turns the crate into a core wasm module (see [`toolchain`]),
-//! and the `wit-component` crate wraps it as a component in-process.
-//! Components are cached by a digest of the source and everything else that
-//! shapes the output, so an unchanged candidate is never compiled twice.
+//! The source is first checked against the [`policy`] (what a kernel never
+//! needs is `rejected` with its line), then replaces `kernel.rs` in a private
+//! copy of the template; one jailed `rustc` run turns the crate into a core
+//! wasm module (see [`toolchain`]) under CPU, memory, file-size and
+//! wall-clock limits, and the `wit-component` crate wraps it as a component
+//! in-process. Components are cached by a digest of the source and
+//! everything else that shapes the output, so an unchanged candidate is never
+//! compiled twice.
 
+pub mod policy;
 pub mod toolchain;
 
 use std::path::{Path, PathBuf};
@@ -14,28 +18,43 @@ use std::time::{Duration, Instant};
 use anyhow::Context;
 use sha2::{Digest, Sha256};
 
+use crate::jail::{self, ResourceLimits};
 use crate::paths::{ensure_dir, write_atomic};
 use crate::process::{run_bounded, truncate_text};
 use crate::template;
-use crate::verdict::Failure;
+use crate::verdict::{Failure, Verdict};
 pub use toolchain::Toolchain;
 
 /// Limits on one compilation.
 #[derive(Clone, Debug)]
 pub struct CompileLimits {
+    /// Wall clock; the compiler's whole process tree is killed after it.
     pub timeout: Duration,
+    /// CPU time of the compiler.
+    pub cpu_seconds: u64,
+    /// Virtual memory of the compiler.
+    pub memory_bytes: u64,
+    /// Largest file the compiler may write (the module among them).
+    pub max_output: u64,
     /// Diagnostics beyond this many bytes are cut.
     pub max_diagnostics: usize,
     /// Candidate sources beyond this many bytes are refused unread.
     pub max_source: usize,
+    /// Whether to refuse, before compiling, what the [`policy`] forbids. Only
+    /// tests turn this off, to prove the OS sandbox holds on its own.
+    pub check_source: bool,
 }
 
 impl Default for CompileLimits {
     fn default() -> Self {
         CompileLimits {
-            timeout: Duration::from_secs(180),
+            timeout: Duration::from_secs(120),
+            cpu_seconds: 120,
+            memory_bytes: 4 << 30,
+            max_output: 64 << 20,
             max_diagnostics: 16 * 1024,
             max_source: 1 << 20,
+            check_source: true,
         }
     }
 }
@@ -58,9 +77,10 @@ pub struct Compiler {
 }
 
 impl Compiler {
-    /// Prepares the toolchain (the first time on a machine this builds the
-    /// template's dependencies, about half a minute).
+    /// Checks the OS sandbox and prepares the toolchain (the first time on a
+    /// machine this builds the template's dependencies, about half a minute).
     pub fn new(cache_dir: &Path, limits: CompileLimits) -> anyhow::Result<Compiler> {
+        jail::check_available().context("the compile step runs in bubblewrap")?;
         let toolchain = Toolchain::prepare(cache_dir).context("preparing the guest toolchain")?;
         Ok(Compiler {
             toolchain,
@@ -93,6 +113,11 @@ impl Compiler {
                 self.limits.max_source
             )));
         }
+        if self.limits.check_source
+            && let Err(violation) = policy::check(source)
+        {
+            return Err(Failure::rejected(violation.to_string()));
+        }
         let digest = self.digest(source);
         let cached_path = self
             .cache_dir
@@ -124,7 +149,7 @@ impl Compiler {
         })
     }
 
-    /// One rustc run in a fresh work directory; returns the core module.
+    /// One jailed rustc run in a fresh work directory; returns the module.
     fn compile_core(&self, source: &str) -> Result<Vec<u8>, Failure> {
         let work_root = self.cache_dir.join("work");
         ensure_dir(&work_root).map_err(Failure::internal_from)?;
@@ -132,33 +157,58 @@ impl Compiler {
             .context("creating a compile work directory")
             .map_err(Failure::internal_from)?;
         template::write_to(work.path(), source).map_err(Failure::internal_from)?;
-        let crate_dir = work.path().join(template::CRATE_DIR);
-        let output = work.path().join("kernel.wasm");
-        let mut cmd = self.toolchain.wasm_command(&crate_dir, &output);
-        cmd.env("TMPDIR", work.path());
+        let limits = ResourceLimits {
+            cpu_seconds: self.limits.cpu_seconds,
+            address_space: self.limits.memory_bytes,
+            file_size: self.limits.max_output,
+            open_files: 256,
+        };
+        let mut cmd = self.toolchain.wasm_command(work.path(), limits);
         let done = run_bounded(
             &mut cmd,
             self.limits.timeout,
             self.limits.max_diagnostics * 4,
         )
         .map_err(Failure::internal_from)?;
-        let diagnostics = String::from_utf8_lossy(&done.stderr);
         if done.timed_out {
-            return Err(Failure::compile_error(format!(
-                "compilation did not finish within {} s",
-                self.limits.timeout.as_secs()
-            )));
+            return Err(Failure::new(
+                Verdict::Timeout,
+                format!(
+                    "compilation did not finish within {} s",
+                    self.limits.timeout.as_secs()
+                ),
+            ));
         }
         if !done.status.success() {
+            let diagnostics = self.sanitise(&String::from_utf8_lossy(&done.stderr), work.path());
             let text = truncate_text(diagnostics.trim(), self.limits.max_diagnostics);
             return Err(Failure::compile_error(if text.is_empty() {
-                format!("the compiler exited with {}", done.status)
+                format!(
+                    "the compiler was stopped ({}): CPU, memory or output limit",
+                    done.status
+                )
             } else {
                 text
             }));
         }
+        let output = work.path().join("kernel.wasm");
         std::fs::read(&output)
             .with_context(|| format!("reading compiler output {}", output.display()))
             .map_err(Failure::internal_from)
+    }
+
+    /// Replaces host paths in compiler output with the neutral names the
+    /// jail uses, so diagnostics reveal nothing of the host.
+    fn sanitise(&self, text: &str, work: &Path) -> String {
+        let mut out = text.to_string();
+        let mut paths = vec![(work.to_path_buf(), toolchain::JAIL_WORK)];
+        paths.extend(self.toolchain.private_paths());
+        for (path, neutral) in paths {
+            let path = path.display().to_string();
+            if !path.is_empty() && path != "/" {
+                out = out.replace(&path, neutral);
+            }
+        }
+        out
     }
 }

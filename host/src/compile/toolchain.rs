@@ -5,8 +5,10 @@
 //! the local registry cache), and recorded in `toolchain.json`. Afterwards a
 //! candidate compiles with one direct `rustc` invocation against those
 //! prebuilt libraries: no cargo, no registry, no network, no rebuild of
-//! unchanged dependencies, and nothing writable but the candidate's own work
-//! directory, which is what lets the compile step run in an OS sandbox.
+//! unchanged dependencies. That invocation runs in the OS sandbox
+//! ([`crate::jail`]): it sees the Rust sysroot at `/toolchain/rust` and the
+//! prebuilt dependencies at `/toolchain/target`, both read-only, and the
+//! candidate's work directory at `/candidate`, nothing else of the host.
 
 use std::fs::File;
 use std::path::{Path, PathBuf};
@@ -16,6 +18,7 @@ use std::time::Duration;
 use anyhow::{Context, Result, bail};
 use serde::{Deserialize, Serialize};
 
+use crate::jail::{Jail, ResourceLimits};
 use crate::paths::ensure_dir;
 use crate::process::{run_bounded, truncate_text};
 use crate::template;
@@ -32,16 +35,24 @@ pub const WASM_FLAGS: &[&str] = &[
     "-Cstrip=debuginfo",
 ];
 
+/// Bumped when the way dependencies are prepared changes.
+const PREPARATION: &str = "2";
+
+/// Where the jailed compiler sees the sysroot, the dependencies and the
+/// candidate.
+const JAIL_SYSROOT: &str = "/toolchain/rust";
+const JAIL_TARGET: &str = "/toolchain/target";
+pub const JAIL_WORK: &str = "/candidate";
+
 #[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct Toolchain {
-    /// The real compiler binary inside the sysroot (not the rustup proxy).
-    pub rustc: PathBuf,
     pub sysroot: PathBuf,
     /// `rustc -vV`, part of every cache key.
     pub rustc_version: String,
-    /// Directories holding the prebuilt dependencies (target and host).
-    pub dependency_dirs: Vec<PathBuf>,
-    /// `--extern` crates for the template: name and rlib.
+    /// cargo's target directory holding the prebuilt dependencies.
+    pub target_dir: PathBuf,
+    /// `--extern` crates for the template: name, and rlib relative to
+    /// `target_dir`.
     pub externs: Vec<(String, PathBuf)>,
 }
 
@@ -49,7 +60,6 @@ impl Toolchain {
     /// Finds or prepares the toolchain for the embedded template.
     pub fn prepare(cache_dir: &Path) -> Result<Toolchain> {
         let (sysroot, rustc_version) = find_rustc()?;
-        let rustc = sysroot.join("bin/rustc");
         if !sysroot.join("lib/rustlib").join(WASM_TARGET).exists() {
             bail!(
                 "the Rust target {WASM_TARGET} is not installed for {}: \
@@ -62,6 +72,7 @@ impl Toolchain {
             let mut h = Sha256::new();
             h.update(template::digest());
             h.update(&rustc_version);
+            h.update(PREPARATION);
             template::hex(&h.finalize())[..16].to_string()
         };
         let dir = cache_dir.join("toolchain").join(&key);
@@ -77,7 +88,7 @@ impl Toolchain {
         if let Some(found) = read_record(&record) {
             return Ok(found);
         }
-        let toolchain = build_dependencies(&dir, sysroot, rustc, rustc_version)?;
+        let toolchain = build_dependencies(&dir, sysroot, rustc_version)?;
         let json = serde_json::to_vec_pretty(&toolchain).expect("toolchain serialises");
         crate::paths::write_atomic(&record, &json)?;
         Ok(toolchain)
@@ -86,43 +97,80 @@ impl Toolchain {
     /// A short string that changes whenever compiled output could change.
     pub fn fingerprint(&self) -> String {
         format!(
-            "{}|{}|{}",
+            "{}|{}|{}|{PREPARATION}",
             self.rustc_version,
             template::digest(),
             WASM_FLAGS.join(" ")
         )
     }
 
-    /// The `rustc` command that compiles the template crate in `crate_dir`
-    /// (holding `src/lib.rs`) to a core wasm module at `output`. The
-    /// environment is cleared: the compiler sees only what is set here.
-    pub fn wasm_command(&self, crate_dir: &Path, output: &Path) -> Command {
-        let mut cmd = Command::new(&self.rustc);
-        cmd.current_dir(crate_dir)
-            .env_clear()
-            .env("PATH", "/usr/bin:/bin")
-            .env("CARGO_MANIFEST_DIR", crate_dir)
-            .env("CARGO_PKG_NAME", "anneval-guest")
-            .args(["--crate-name", "anneval_guest", "--edition", "2024"])
-            .args(["--crate-type", "cdylib", "--target", WASM_TARGET])
-            .args(WASM_FLAGS)
-            .args(["--error-format", "human", "--color", "never"]);
-        for dir in &self.dependency_dirs {
-            cmd.arg("-L").arg(format!("dependency={}", dir.display()));
+    /// The jailed `rustc` command that compiles the template written in
+    /// `work` (holding `guest-template/` and `wit/`) to a core wasm module at
+    /// `work/kernel.wasm`. Only what is passed here exists for the compiler.
+    pub fn wasm_command(&self, work: &Path, limits: ResourceLimits) -> Command {
+        let crate_dir = format!("{JAIL_WORK}/{}", template::CRATE_DIR);
+        let mut args: Vec<String> = [
+            "--crate-name",
+            "anneval_guest",
+            "--edition",
+            "2024",
+            "--crate-type",
+            "cdylib",
+            "--target",
+            WASM_TARGET,
+            "--error-format",
+            "human",
+            "--color",
+            "never",
+        ]
+        .iter()
+        .map(|s| s.to_string())
+        .collect();
+        args.extend(WASM_FLAGS.iter().map(|s| s.to_string()));
+        for deps in [format!("{WASM_TARGET}/release/deps"), "release/deps".into()] {
+            args.push("-L".into());
+            args.push(format!("dependency={JAIL_TARGET}/{deps}"));
         }
         for (name, rlib) in &self.externs {
-            cmd.arg("--extern")
-                .arg(format!("{name}={}", rlib.display()));
+            args.push("--extern".into());
+            args.push(format!("{name}={JAIL_TARGET}/{}", rlib.display()));
         }
-        cmd.arg("src/lib.rs").arg("-o").arg(output);
-        cmd
+        args.extend([
+            "src/lib.rs".into(),
+            "-o".into(),
+            format!("{JAIL_WORK}/kernel.wasm"),
+        ]);
+        Jail::new(limits)
+            .ro(&self.sysroot, JAIL_SYSROOT)
+            .ro(&self.target_dir, JAIL_TARGET)
+            .rw(work, JAIL_WORK)
+            .env("CARGO_MANIFEST_DIR", &crate_dir)
+            .env("CARGO_PKG_NAME", "anneval-guest")
+            .chdir(&crate_dir)
+            .command(&format!("{JAIL_SYSROOT}/bin/rustc"), &args)
+    }
+
+    /// Host paths that must never appear in what a candidate is shown.
+    pub fn private_paths(&self) -> Vec<(PathBuf, &'static str)> {
+        let mut paths = vec![
+            (self.target_dir.clone(), JAIL_TARGET),
+            (self.sysroot.clone(), JAIL_SYSROOT),
+        ];
+        if let Some(home) = dirs::home_dir() {
+            paths.push((home, "~"));
+        }
+        paths
     }
 }
 
 fn read_record(path: &Path) -> Option<Toolchain> {
     let bytes = std::fs::read(path).ok()?;
     let found: Toolchain = serde_json::from_slice(&bytes).ok()?;
-    let complete = found.rustc.exists() && found.externs.iter().all(|(_, p)| p.exists());
+    let complete = found.sysroot.join("bin/rustc").exists()
+        && found
+            .externs
+            .iter()
+            .all(|(_, p)| found.target_dir.join(p).exists());
     complete.then_some(found)
 }
 
@@ -148,17 +196,20 @@ fn find_rustc() -> Result<(PathBuf, String)> {
 
 /// Builds the template once with cargo to get its dependencies compiled for
 /// the wasm target, and records where they are.
-fn build_dependencies(
-    dir: &Path,
-    sysroot: PathBuf,
-    rustc: PathBuf,
-    rustc_version: String,
-) -> Result<Toolchain> {
+fn build_dependencies(dir: &Path, sysroot: PathBuf, rustc_version: String) -> Result<Toolchain> {
     let tree = dir.join("template");
     let _ = std::fs::remove_dir_all(&tree);
     template::write_to(&tree, template::reference_kernel())?;
     let target_dir = dir.join("target");
     let manifest = tree.join(template::CRATE_DIR).join("Cargo.toml");
+    // Dependency sources are named by neutral paths inside the compiled
+    // libraries, so no diagnostic shows where the host keeps them.
+    let cargo_home = std::env::var_os("CARGO_HOME")
+        .map(PathBuf::from)
+        .or_else(|| dirs::home_dir().map(|h| h.join(".cargo")))
+        .unwrap_or_default();
+    let rustflags = format!("--remap-path-prefix={}=/cargo", cargo_home.display());
+    let rustc = sysroot.join("bin/rustc");
     let cargo = |offline: bool| -> Result<crate::process::Finished> {
         let mut cmd = Command::new("cargo");
         cmd.args(["build", "--release", "--target", WASM_TARGET])
@@ -169,7 +220,7 @@ fn build_dependencies(
             .env("RUSTC", &rustc)
             .env_remove("RUSTFLAGS")
             .env_remove("CARGO_BUILD_RUSTFLAGS")
-            .env_remove("CARGO_ENCODED_RUSTFLAGS");
+            .env("CARGO_ENCODED_RUSTFLAGS", &rustflags);
         if offline {
             cmd.arg("--offline");
         }
@@ -202,21 +253,17 @@ fn build_dependencies(
             .flatten()
             .filter_map(|f| f.as_str())
             .find(|f| f.ends_with(".rlib"));
-        if let Some(rlib) = rlib {
-            externs.push(("wit_bindgen".to_string(), PathBuf::from(rlib)));
+        if let Some(rlib) = rlib.and_then(|r| Path::new(r).strip_prefix(&target_dir).ok()) {
+            externs.push(("wit_bindgen".to_string(), rlib.to_path_buf()));
         }
     }
     if externs.is_empty() {
         bail!("preparing the guest toolchain: cargo built no wit_bindgen library");
     }
     Ok(Toolchain {
-        rustc,
         sysroot,
         rustc_version,
-        dependency_dirs: vec![
-            target_dir.join(WASM_TARGET).join("release/deps"),
-            target_dir.join("release/deps"),
-        ],
+        target_dir,
         externs,
     })
 }

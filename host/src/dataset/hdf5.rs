@@ -11,16 +11,21 @@
 //! required of the attributes. Writing uses f32 and i32, like the hosted
 //! files, into a temporary file renamed into place, so no half-written file
 //! is ever left behind. Every error names the file and the problem.
+//!
+//! libhdf5 can crash on a corrupt file, so files are read in a forked child
+//! process ([`crate::isolate`]) that streams the arrays back: a crash there is
+//! an error naming the file, never the end of anneval.
 
 use std::path::Path;
 
 use anyhow::{Context, Result, bail};
 use hdf5::types::{FloatSize, TypeDescriptor, VarLenUnicode};
 
+use super::split::QuerySet;
 use super::{Dataset, Metric};
 
 /// What `anneval datasets info` shows about a file.
-#[derive(Clone, Debug)]
+#[derive(Clone, Debug, serde::Serialize, serde::Deserialize)]
 pub struct Layout {
     /// Root attributes, as text.
     pub attributes: Vec<(String, String)>,
@@ -28,20 +33,138 @@ pub struct Layout {
     pub datasets: Vec<(String, Vec<usize>, String)>,
 }
 
-fn open(path: &Path) -> Result<hdf5::File> {
-    if !path.exists() {
-        bail!("{}: no such file", path.display());
+/// An open file and its length on disk.
+struct File {
+    h5: hdf5::File,
+    len: u64,
+}
+
+impl std::ops::Deref for File {
+    type Target = hdf5::File;
+
+    fn deref(&self) -> &hdf5::File {
+        &self.h5
     }
-    hdf5::File::open(path).map_err(|e| {
+}
+
+fn open(path: &Path) -> Result<File> {
+    let len = std::fs::metadata(path)
+        .map_err(|_| anyhow::anyhow!("{}: no such file", path.display()))?
+        .len();
+    let h5 = hdf5::File::open(path).map_err(|e| {
         anyhow::anyhow!(
             "{}: not a readable HDF5 file (truncated, or another format?): {e}",
             path.display()
         )
-    })
+    })?;
+    Ok(File { h5, len })
+}
+
+/// Forks while holding libhdf5's global lock, so no other thread is inside
+/// the library when the child starts.
+fn fork_outside_the_library() -> libc::pid_t {
+    // SAFETY: the child only reads the file, writes to a pipe and _exits.
+    hdf5::sync::sync(|| unsafe { libc::fork() })
+}
+
+/// Names the file in a reader error that does not already.
+fn about(path: &Path, err: anyhow::Error) -> anyhow::Error {
+    let text = format!("{err:#}");
+    if text.contains(&path.display().to_string()) {
+        err
+    } else {
+        anyhow::anyhow!(
+            "{}: {text} (the file is corrupt: re-download or re-make it)",
+            path.display()
+        )
+    }
+}
+
+/// How long the reader of a file may take: generous for large files (a
+/// minute plus a second per 50 MB), yet finite for a corrupt one that makes
+/// the library loop.
+fn reading_deadline(path: &Path) -> std::time::Duration {
+    let len = std::fs::metadata(path).map_or(0, |m| m.len());
+    std::time::Duration::from_secs(60 + len / 50_000_000)
 }
 
 /// The layout of an HDF5 file, without judging it.
 pub fn layout(path: &Path) -> Result<Layout> {
+    crate::isolate::in_child(
+        reading_deadline(path),
+        fork_outside_the_library,
+        |out| Ok(serde_json::to_writer(out, &layout_here(path)?)?),
+        |input| Ok(serde_json::from_reader(input)?),
+    )
+    .map_err(|e| about(path, e))
+}
+
+/// Reads an ann-benchmarks file; the dataset is named after the file stem.
+pub fn read(path: &Path) -> Result<Dataset> {
+    crate::isolate::in_child(
+        reading_deadline(path),
+        fork_outside_the_library,
+        |out| Ok(encode(&read_here(path)?, out)?),
+        decode,
+    )
+    .map_err(|e| about(path, e))
+}
+
+/// The dataset as it crosses the pipe: header, then the raw arrays.
+fn encode(data: &Dataset, out: &mut dyn std::io::Write) -> std::io::Result<()> {
+    let name = data.name.as_bytes();
+    let header = [
+        name.len() as u64,
+        u64::from(data.metric == Metric::Angular),
+        data.dim as u64,
+        data.gt_k as u64,
+        data.train.len() as u64,
+        data.test.len() as u64,
+    ];
+    out.write_all(bytemuck::cast_slice(&header))?;
+    out.write_all(name)?;
+    out.write_all(bytemuck::cast_slice(&data.train))?;
+    out.write_all(bytemuck::cast_slice(&data.test))?;
+    out.write_all(bytemuck::cast_slice(&data.neighbors))?;
+    out.write_all(bytemuck::cast_slice(&data.distances))
+}
+
+fn decode(input: &mut dyn std::io::Read) -> std::io::Result<Dataset> {
+    let mut header = [0u64; 6];
+    input.read_exact(bytemuck::cast_slice_mut(&mut header))?;
+    let [name_len, angular, dim, gt_k, train_len, test_len] = header.map(|v| v as usize);
+    let mut name = vec![0u8; name_len];
+    input.read_exact(&mut name)?;
+    let mut read_f32s = |len: usize| -> std::io::Result<Vec<f32>> {
+        let mut v = vec![0f32; len];
+        input.read_exact(bytemuck::cast_slice_mut(&mut v))?;
+        Ok(v)
+    };
+    let train = read_f32s(train_len)?;
+    let test = read_f32s(test_len)?;
+    let queries = test_len / dim.max(1);
+    let mut neighbors = vec![0u32; queries * gt_k];
+    input.read_exact(bytemuck::cast_slice_mut(&mut neighbors))?;
+    let mut distances = vec![0f32; queries * gt_k];
+    input.read_exact(bytemuck::cast_slice_mut(&mut distances))?;
+    Ok(Dataset {
+        name: String::from_utf8_lossy(&name).into_owned(),
+        metric: if angular == 1 {
+            Metric::Angular
+        } else {
+            Metric::Euclidean
+        },
+        dim,
+        train,
+        test,
+        neighbors,
+        distances,
+        gt_k,
+        queries: QuerySet::All,
+    })
+}
+
+fn layout_here(path: &Path) -> Result<Layout> {
     let file = open(path)?;
     let mut attributes = Vec::new();
     for name in file.attr_names().unwrap_or_default() {
@@ -68,8 +191,7 @@ pub fn layout(path: &Path) -> Result<Layout> {
     })
 }
 
-/// Reads an ann-benchmarks file; the dataset is named after the file stem.
-pub fn read(path: &Path) -> Result<Dataset> {
+fn read_here(path: &Path) -> Result<Dataset> {
     let file = open(path)?;
     let at = |what: &str| format!("{}: {what}", path.display());
     let metric_text = file
@@ -144,49 +266,78 @@ pub fn read(path: &Path) -> Result<Dataset> {
         neighbors,
         distances,
         gt_k: nb_shape[1],
+        queries: QuerySet::All,
     };
     data.validate().map_err(|e| anyhow::anyhow!(at(&e)))?;
     Ok(data)
 }
 
 /// A 2-D dataset of numbers as f32, with its shape.
-fn read_floats(file: &hdf5::File, name: &str) -> Result<(Vec<f32>, [usize; 2])> {
+fn read_floats(file: &File, name: &str) -> Result<(Vec<f32>, [usize; 2])> {
     let ds = file
         .dataset(name)
         .map_err(|_| anyhow::anyhow!("is missing"))?;
     let shape = shape_2d(&ds)?;
-    let ty = ds.dtype()?.to_descriptor()?;
-    let values = match ty {
-        TypeDescriptor::Float(FloatSize::U4) => ds.read_raw::<f32>()?,
-        TypeDescriptor::Float(_) | TypeDescriptor::Integer(_) | TypeDescriptor::Unsigned(_) => ds
-            .read_raw::<f64>()?
-            .into_iter()
-            .map(|x| x as f32)
-            .collect(),
+    let values = match ds.dtype()?.to_descriptor()? {
+        TypeDescriptor::Float(FloatSize::U4) => read_all::<f32>(&ds, file)?,
+        TypeDescriptor::Float(_) | TypeDescriptor::Integer(_) | TypeDescriptor::Unsigned(_) => {
+            let wide = read_all::<f64>(&ds, file)?;
+            wide.into_iter().map(|x| x as f32).collect()
+        }
         other => bail!("holds {other}, not numbers"),
     };
     Ok((values, shape))
 }
 
 /// A 2-D dataset of integer ids as i64, with its shape.
-fn read_ids(file: &hdf5::File, name: &str) -> Result<(Vec<i64>, [usize; 2])> {
+fn read_ids(file: &File, name: &str) -> Result<(Vec<i64>, [usize; 2])> {
     let ds = file
         .dataset(name)
         .map_err(|_| anyhow::anyhow!("is missing"))?;
     let shape = shape_2d(&ds)?;
     match ds.dtype()?.to_descriptor()? {
-        TypeDescriptor::Integer(_) => Ok((ds.read_raw::<i64>()?, shape)),
+        TypeDescriptor::Integer(_) => Ok((read_all::<i64>(&ds, file)?, shape)),
         TypeDescriptor::Unsigned(_) => {
-            let ids = ds.read_raw::<u64>()?;
-            Ok((
-                ids.into_iter()
-                    .map(|x| x.min(i64::MAX as u64) as i64)
-                    .collect(),
-                shape,
-            ))
+            let ids = read_all::<u64>(&ds, file)?;
+            let ids = ids.into_iter().map(|x| x.min(i64::MAX as u64) as i64);
+            Ok((ids.collect(), shape))
         }
         other => bail!("holds {other}, not integer ids"),
     }
+}
+
+/// How much larger than the file a compressed dataset may claim to be.
+const MAX_COMPRESSION: u64 = 256;
+
+/// Every element of `ds` as `T`. What the dataset claims to hold is checked
+/// against what the file can hold before anything is allocated, and the
+/// allocation itself is fallible: a corrupt header cannot make the host
+/// reserve absurd amounts of memory.
+fn read_all<T: hdf5::H5Type + Copy + Default>(ds: &hdf5::Dataset, file: &File) -> Result<Vec<T>> {
+    let elements = ds
+        .shape()
+        .iter()
+        .try_fold(1usize, |n, &d| n.checked_mul(d))
+        .context("claims more elements than can be counted (corrupt file?)")?;
+    let stored = (elements as u64).saturating_mul(ds.dtype()?.size() as u64);
+    let bound = if ds.filters().is_empty() {
+        file.len
+    } else {
+        file.len.saturating_mul(MAX_COMPRESSION)
+    };
+    if stored > bound {
+        bail!(
+            "claims {elements} elements ({stored} bytes) in a file of {} bytes: truncated or corrupt",
+            file.len
+        );
+    }
+    let mut values = Vec::new();
+    values
+        .try_reserve_exact(elements)
+        .map_err(|_| anyhow::anyhow!("needs {stored} bytes of memory, more than is available"))?;
+    values.resize(elements, T::default());
+    ds.read_into_raw(&mut values)?;
+    Ok(values)
 }
 
 fn shape_2d(ds: &hdf5::Dataset) -> Result<[usize; 2]> {
@@ -304,6 +455,7 @@ mod tests {
             neighbors: vec![0, 2, 1, 1, 2, 0],
             distances: vec![0.005, 0.2, 0.9, 0.006, 0.25, 1.0],
             gt_k: 3,
+            queries: QuerySet::All,
         }
     }
 

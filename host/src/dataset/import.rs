@@ -9,6 +9,7 @@ use std::path::Path;
 
 use anyhow::{Context, Result, bail};
 
+use super::split::QuerySet;
 use super::{Dataset, Metric, ground_truth, synthetic::GT_DEPTH};
 
 /// Where Debian's `dataset-fashion-mnist` installs the idx files.
@@ -42,6 +43,7 @@ pub fn fashion_mnist(dir: &Path, progress: &(dyn Fn(usize) + Sync)) -> Result<Da
         neighbors: gt.neighbors,
         distances: gt.distances,
         gt_k: gt.k,
+        queries: QuerySet::All,
     };
     data.validate()
         .map_err(|e| anyhow::anyhow!("fashion-mnist: {e}"))?;

@@ -6,6 +6,7 @@ pub mod ground_truth;
 pub mod hdf5;
 pub mod import;
 pub mod registry;
+pub mod split;
 pub mod subsample;
 pub mod synthetic;
 
@@ -92,6 +93,8 @@ pub struct Dataset {
     /// The matching true distances, ascending.
     pub distances: Vec<f32>,
     pub gt_k: usize,
+    /// Which of the dataset's queries `test` holds.
+    pub queries: split::QuerySet,
 }
 
 /// What a report says about the dataset.
@@ -102,6 +105,8 @@ pub struct DatasetInfo {
     pub dim: usize,
     pub n_base: usize,
     pub n_queries: usize,
+    /// `dev`, `holdout` or `all` of the dataset's queries.
+    pub queries: split::QuerySet,
 }
 
 impl Dataset {
@@ -133,6 +138,7 @@ impl Dataset {
             dim: self.dim,
             n_base: self.n_train(),
             n_queries: self.n_test(),
+            queries: self.queries,
         }
     }
 
@@ -248,6 +254,7 @@ mod tests {
             neighbors: vec![0, 1],
             distances: vec![0.7, 0.7],
             gt_k: 2,
+            queries: split::QuerySet::All,
         };
         assert_eq!(good.validate(), Ok(()));
         let mut bad = good.clone();

@@ -12,6 +12,7 @@ use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 use rand_distr::{Distribution, StandardNormal};
 
+use super::split::QuerySet;
 use super::{Dataset, Metric, ground_truth};
 
 /// One synthetic recipe.
@@ -73,6 +74,7 @@ impl Blobs {
             neighbors: gt.neighbors,
             distances: gt.distances,
             gt_k: gt.k,
+            queries: QuerySet::All,
         }
     }
 }

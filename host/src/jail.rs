@@ -1,0 +1,212 @@
+//! The OS sandbox for what runs outside wasmtime (the compiler, and native
+//! kernels): bubblewrap with every namespace unshared (no network but an
+//! unconnected loopback, own PID space, no host users), a cleared
+//! environment, only `/usr` and explicitly bound paths visible, a private
+//! `/tmp`, and resource limits set on the process before it starts.
+//!
+//! Everything a jailed process may see is listed by the caller with
+//! [`Jail::ro`] and [`Jail::rw`] under neutral paths (`/toolchain`,
+//! `/candidate`), so neither the host's paths nor its files (home, datasets,
+//! ground truth, other candidates) are reachable or even named.
+
+use std::os::unix::process::CommandExt;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use anyhow::{Context, Result, bail};
+
+/// Resource limits applied with setrlimit before bubblewrap starts; the
+/// jailed process inherits them.
+#[derive(Clone, Copy, Debug)]
+pub struct ResourceLimits {
+    /// CPU seconds (SIGXCPU, then SIGKILL).
+    pub cpu_seconds: u64,
+    /// Virtual address space in bytes.
+    pub address_space: u64,
+    /// Largest file the process may write, in bytes.
+    pub file_size: u64,
+    /// Open file descriptors.
+    pub open_files: u64,
+}
+
+/// A bubblewrap invocation being put together.
+#[derive(Clone, Debug)]
+pub struct Jail {
+    binds: Vec<(bool, PathBuf, String)>,
+    env: Vec<(String, String)>,
+    chdir: String,
+    limits: ResourceLimits,
+}
+
+impl Jail {
+    pub fn new(limits: ResourceLimits) -> Jail {
+        Jail {
+            binds: Vec::new(),
+            env: vec![("PATH".into(), "/usr/bin:/bin".into())],
+            chdir: "/".into(),
+            limits,
+        }
+    }
+
+    /// Makes host `path` visible, read-only, at `inside`.
+    pub fn ro(mut self, path: &Path, inside: &str) -> Jail {
+        self.binds
+            .push((false, path.to_path_buf(), inside.to_string()));
+        self
+    }
+
+    /// Makes host `path` visible, writable, at `inside`.
+    pub fn rw(mut self, path: &Path, inside: &str) -> Jail {
+        self.binds
+            .push((true, path.to_path_buf(), inside.to_string()));
+        self
+    }
+
+    pub fn env(mut self, key: &str, value: &str) -> Jail {
+        self.env.push((key.into(), value.into()));
+        self
+    }
+
+    pub fn chdir(mut self, inside: &str) -> Jail {
+        self.chdir = inside.into();
+        self
+    }
+
+    /// The command that runs `program` (a path inside the jail) with `args`.
+    pub fn command(&self, program: &str, args: &[String]) -> Command {
+        let mut cmd = Command::new("bwrap");
+        cmd.env_clear()
+            .args([
+                "--unshare-all",
+                "--die-with-parent",
+                "--new-session",
+                "--clearenv",
+            ])
+            .args(["--ro-bind", "/usr", "/usr"])
+            .args(["--symlink", "usr/bin", "/bin"])
+            .args(["--symlink", "usr/lib", "/lib"])
+            .args(["--symlink", "usr/lib64", "/lib64"])
+            .args(["--proc", "/proc", "--dev", "/dev", "--tmpfs", "/tmp"]);
+        for (writable, path, inside) in &self.binds {
+            cmd.arg(if *writable { "--bind" } else { "--ro-bind" })
+                .arg(path)
+                .arg(inside);
+        }
+        for (k, v) in &self.env {
+            cmd.args(["--setenv", k, v]);
+        }
+        cmd.args(["--setenv", "TMPDIR", "/tmp", "--chdir", &self.chdir, "--"])
+            .arg(program)
+            .args(args);
+        let limits = self.limits;
+        // SAFETY: the closure runs in the forked child before exec and calls
+        // only setrlimit, which is async-signal-safe.
+        unsafe {
+            cmd.pre_exec(move || {
+                set_limit(libc::RLIMIT_CPU, limits.cpu_seconds)?;
+                set_limit(libc::RLIMIT_AS, limits.address_space)?;
+                set_limit(libc::RLIMIT_FSIZE, limits.file_size)?;
+                set_limit(libc::RLIMIT_NOFILE, limits.open_files)?;
+                set_limit(libc::RLIMIT_CORE, 0)?;
+                Ok(())
+            });
+        }
+        cmd
+    }
+}
+
+fn set_limit(resource: libc::__rlimit_resource_t, value: u64) -> std::io::Result<()> {
+    let limit = libc::rlimit {
+        rlim_cur: value,
+        rlim_max: value,
+    };
+    // SAFETY: setrlimit with a valid resource and a pointer to a live rlimit.
+    if unsafe { libc::setrlimit(resource, &limit) } == 0 {
+        Ok(())
+    } else {
+        Err(std::io::Error::last_os_error())
+    }
+}
+
+/// Checks that bubblewrap is installed and can create its namespaces here.
+pub fn check_available() -> Result<()> {
+    let jail = Jail::new(ResourceLimits {
+        cpu_seconds: 10,
+        address_space: 1 << 30,
+        file_size: 1 << 20,
+        open_files: 64,
+    });
+    let out = jail.command("/usr/bin/true", &[]).output().context(
+        "running bwrap: install bubblewrap (`sudo apt-get install bubblewrap`; scripts/setup does)",
+    )?;
+    if !out.status.success() {
+        bail!(
+            "bubblewrap cannot create its sandbox on this machine (are user namespaces disabled?): {}",
+            String::from_utf8_lossy(&out.stderr).trim()
+        );
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn limits() -> ResourceLimits {
+        ResourceLimits {
+            cpu_seconds: 10,
+            address_space: 1 << 30,
+            file_size: 1 << 20,
+            open_files: 64,
+        }
+    }
+
+    #[test]
+    fn only_bound_paths_are_visible_and_the_network_is_gone() {
+        check_available().unwrap();
+        let visible = tempfile::tempdir().unwrap();
+        std::fs::write(visible.path().join("seen"), "yes").unwrap();
+        let jail = Jail::new(limits()).ro(visible.path(), "/input");
+        let script = "cat /input/seen; \
+                      test -e /root && echo HOME-VISIBLE; \
+                      test -e /etc/passwd && echo ETC-VISIBLE; \
+                      ls /sys/class/net 2>/dev/null | grep -v '^lo$' && echo NETWORK; \
+                      echo $HOME$USER; true";
+        let out = jail
+            .command("/bin/sh", &["-c".into(), script.into()])
+            .output()
+            .unwrap();
+        let stdout = String::from_utf8_lossy(&out.stdout);
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        assert_eq!(
+            stdout.trim(),
+            "yes",
+            "only the bound file is visible: {stdout}"
+        );
+    }
+
+    #[test]
+    fn read_only_binds_cannot_be_written_and_files_are_capped() {
+        let dir = tempfile::tempdir().unwrap();
+        let jail = Jail::new(limits())
+            .ro(dir.path(), "/ro")
+            .rw(dir.path(), "/rw");
+        let out = jail
+            .command(
+                "/bin/sh",
+                &["-c".into(), "echo x > /ro/f || echo REFUSED; head -c 2000000 /dev/zero > /rw/big; wc -c < /rw/big".into()],
+            )
+            .output()
+            .unwrap();
+        let stdout = String::from_utf8_lossy(&out.stdout);
+        assert!(stdout.contains("REFUSED"), "{stdout}");
+        assert!(
+            stdout.trim().ends_with("1048576"),
+            "file size capped at 1 MiB: {stdout}"
+        );
+    }
+}

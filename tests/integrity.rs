@@ -1,0 +1,109 @@
+//! The number cannot be gamed: answers cached in one pass do not help the
+//! next, a kernel that ignores `ef` gets an honest flat curve, and what a
+//! kernel remembers never outlives its pass.
+
+mod common;
+
+use anneval::{ScoreOptions, Verdict};
+use common::hooked;
+
+fn opts(efs: Vec<usize>, runs: usize) -> ScoreOptions {
+    ScoreOptions {
+        efs,
+        runs,
+        fuel: false,
+        ..ScoreOptions::default()
+    }
+}
+
+#[test]
+fn an_answer_cache_does_not_pay_off_across_passes() {
+    let evaluator = common::evaluator();
+    // Remembers every answer by the query's bits; a second sight of a query
+    // would cost nothing if the cache survived.
+    let memo = hooked(&[
+        (
+            "items",
+            "thread_local! { static SEEN: std::cell::RefCell<std::collections::HashMap<Vec<u32>, Vec<u32>>> = Default::default(); }",
+        ),
+        (
+            "search",
+            "let key: Vec<u32> = query.iter().map(|x| x.to_bits()).collect(); if let Some(hit) = SEEN.with(|s| s.borrow().get(&key).cloned()) { out.extend(hit); return; }",
+        ),
+        (
+            "answer",
+            "SEEN.with(|s| s.borrow_mut().insert(key, out.clone()));",
+        ),
+    ]);
+    let plain = hooked(&[]);
+    let memo_eval = common::score(&evaluator, &memo, &opts(vec![10, 20], 4));
+    let plain_eval = common::score(&evaluator, &plain, &opts(vec![10, 20], 4));
+    assert_eq!(memo_eval.verdict, Verdict::Ok, "{}", memo_eval.message);
+    for (m, p) in memo_eval.curve.iter().zip(&plain_eval.curve) {
+        let passes = &m.qps_passes;
+        let (lo, hi) = passes
+            .iter()
+            .fold((f64::MAX, 0.0f64), |(lo, hi), q| (lo.min(*q), hi.max(*q)));
+        assert!(
+            hi / lo < 2.0,
+            "ef {}: passes {passes:?} differ as if a cache survived",
+            m.ef
+        );
+        let ratio = m.qps / p.qps;
+        assert!(
+            (0.5..2.0).contains(&ratio),
+            "ef {}: memo {} vs plain {} QPS",
+            m.ef,
+            m.qps,
+            p.qps
+        );
+    }
+}
+
+#[test]
+fn a_kernel_that_ignores_ef_gets_a_flat_curve() {
+    let evaluator = common::evaluator();
+    let eval = common::score(&evaluator, &hooked(&[]), &opts(vec![1, 10, 100, 700], 2));
+    assert_eq!(eval.verdict, Verdict::Ok, "{}", eval.message);
+    assert!(
+        eval.curve.iter().all(|p| p.recall == 1.0),
+        "brute force is exact at every ef"
+    );
+    let qps: Vec<f64> = eval.curve.iter().map(|p| p.qps).collect();
+    let (lo, hi) = qps
+        .iter()
+        .fold((f64::MAX, 0.0f64), |(lo, hi), q| (lo.min(*q), hi.max(*q)));
+    assert!(
+        hi / lo < 2.0,
+        "same work at every ef, so about the same speed: {qps:?}"
+    );
+    // The frontier collapses to the fastest point, and the reward is its QPS.
+    assert_eq!(eval.frontier.len(), 1);
+    assert!((eval.reward - hi).abs() < 1e-6 * hi);
+}
+
+#[test]
+fn answers_depend_only_on_state_inside_a_pass() {
+    // The kernel answers exactly for its first 500 calls, then garbage (but
+    // valid ids). If any state survived from one pass to the next, later
+    // passes would answer everything wrongly; as every pass starts fresh,
+    // each pass answers half the queries right, and recall says so.
+    let evaluator = common::evaluator();
+    let sloppy = hooked(&[
+        (
+            "items",
+            "thread_local! { static CALLS: std::cell::Cell<usize> = const { std::cell::Cell::new(0) }; }",
+        ),
+        (
+            "answer",
+            "let n = CALLS.with(|c| { c.set(c.get() + 1); c.get() }); if n > 500 { out.clear(); out.extend(0..k as u32); }",
+        ),
+    ]);
+    let eval = common::score(&evaluator, &sloppy, &opts(vec![10], 3));
+    assert_eq!(eval.verdict, Verdict::Ok, "{}", eval.message);
+    let recall = eval.curve[0].recall;
+    assert!(
+        recall > 0.45 && recall < 0.55,
+        "half the queries answered wrongly: recall {recall}"
+    );
+}
