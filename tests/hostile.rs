@@ -163,7 +163,7 @@ fn compile_time_attacks() {
             Verdict::CompileError,
             "",
         ),
-        case(
+        within_compile(case(
             "gigabyte static",
             hooked(&[
                 ("items", "static HUGE: [u8; 1 << 30] = [7u8; 1 << 30];"),
@@ -171,7 +171,7 @@ fn compile_time_attacks() {
             ]),
             Verdict::CompileError,
             "out of memory",
-        ),
+        )),
     ];
     run_cases(&evaluator, cases, &secret);
     assert_healthy(&evaluator, &before);

@@ -4,6 +4,7 @@
 
 mod common;
 
+use anneval::evaluator::Quiet;
 use anneval::{ScoreOptions, Verdict};
 use common::hooked;
 
@@ -16,11 +17,16 @@ fn opts(efs: Vec<usize>, runs: usize) -> ScoreOptions {
     }
 }
 
+/// Timing comparisons run in one test, one after the other, and each
+/// compares kernels measured together (interleaved): parallel tests would
+/// otherwise share the cores being measured.
 #[test]
-fn an_answer_cache_does_not_pay_off_across_passes() {
+fn timing_cannot_be_gamed() {
     let evaluator = common::evaluator();
-    // Remembers every answer by the query's bits; a second sight of a query
-    // would cost nothing if the cache survived.
+    let data = common::xs20("random-xs-20-euclidean");
+
+    // An answer cache keyed by the query's bits: a second sight of a query
+    // would cost nothing if the cache survived from one pass to the next.
     let memo = hooked(&[
         (
             "items",
@@ -36,10 +42,10 @@ fn an_answer_cache_does_not_pay_off_across_passes() {
         ),
     ]);
     let plain = hooked(&[]);
-    let memo_eval = common::score(&evaluator, &memo, &opts(vec![10, 20], 4));
-    let plain_eval = common::score(&evaluator, &plain, &opts(vec![10, 20], 4));
-    assert_eq!(memo_eval.verdict, Verdict::Ok, "{}", memo_eval.message);
-    for (m, p) in memo_eval.curve.iter().zip(&plain_eval.curve) {
+    let evals = evaluator.evaluate_together(&[memo, plain], data, &opts(vec![10, 20], 4), &Quiet);
+    let (memo, plain) = (&evals[0], &evals[1]);
+    assert_eq!(memo.verdict, Verdict::Ok, "{}", memo.message);
+    for (m, p) in memo.curve.iter().zip(&plain.curve) {
         let passes = &m.qps_passes;
         let (lo, hi) = passes
             .iter()
@@ -58,11 +64,8 @@ fn an_answer_cache_does_not_pay_off_across_passes() {
             p.qps
         );
     }
-}
 
-#[test]
-fn a_kernel_that_ignores_ef_gets_a_flat_curve() {
-    let evaluator = common::evaluator();
+    // Ignoring ef gives a flat curve: the same work at every ef.
     let eval = common::score(&evaluator, &hooked(&[]), &opts(vec![1, 10, 100, 700], 2));
     assert_eq!(eval.verdict, Verdict::Ok, "{}", eval.message);
     assert!(

@@ -6,8 +6,9 @@ use std::collections::BTreeMap;
 use serde::{Deserialize, Serialize};
 
 use crate::dataset::DatasetInfo;
-use crate::measure::EfMeasurement;
+use crate::measure::{self, EfMeasurement};
 use crate::metrics::{self, Point};
+use crate::stats;
 use crate::verdict::{Failure, Verdict};
 
 /// Recalls at which `qps_at_recall` is reported.
@@ -20,6 +21,15 @@ pub struct Evaluation {
     pub message: String,
     /// Mean QPS of the frontier over `band` (0 unless the verdict is `ok`).
     pub reward: f64,
+    /// The reward of each replicate curve (pass r of every ef).
+    pub replicate_rewards: Vec<f64>,
+    /// Coefficient of variation of the replicate rewards: how much the
+    /// reward moved from one replicate to the next.
+    pub reward_cv: f64,
+    /// The reward computed from instructions instead of time: mean over the
+    /// band of queries per million WebAssembly instructions, on the fuel
+    /// frontier. The same on every run and every machine.
+    pub fuel_reward: Option<f64>,
     pub band: [f64; 2],
     pub k: usize,
     /// One point per `ef`, in sweep order.
@@ -60,6 +70,10 @@ pub struct CurvePoint {
     pub qps_passes: Vec<f64>,
     /// (best - worst) / best over the passes.
     pub spread: f64,
+    /// How many times this ef was measured again for spreading too much.
+    pub retries: usize,
+    /// Whether the passes kept still spread more than allowed.
+    pub noisy: bool,
     pub fuel_per_query: Option<f64>,
 }
 
@@ -100,6 +114,9 @@ impl Evaluation {
             verdict: Verdict::Ok,
             message: String::new(),
             reward: 0.0,
+            replicate_rewards: Vec::new(),
+            reward_cv: 0.0,
+            fuel_reward: None,
             band: [ctx.band.0, ctx.band.1],
             k: ctx.k,
             curve: Vec::new(),
@@ -146,18 +163,14 @@ impl Evaluation {
             .iter()
             .map(|m| {
                 let passes = m.pass_qps(queries);
-                let best = passes.iter().copied().fold(0.0, f64::max);
-                let worst = passes.iter().copied().fold(f64::INFINITY, f64::min);
                 CurvePoint {
                     ef: m.ef,
                     recall: m.recall,
-                    qps: best,
-                    spread: if best > 0.0 {
-                        (best - worst) / best
-                    } else {
-                        0.0
-                    },
+                    qps: passes.iter().copied().fold(0.0, f64::max),
+                    spread: measure::spread(&m.pass_seconds),
                     qps_passes: passes,
+                    retries: m.retries,
+                    noisy: m.noisy,
                     fuel_per_query: m.fuel_per_query,
                 }
             })
@@ -192,24 +205,33 @@ impl Evaluation {
                 }
             })
             .collect();
-        eval.fuel_per_query = fuel_per_query_at(&eval.curve, 0.9);
+        let recalls: Vec<f64> = eval.curve.iter().map(|c| c.recall).collect();
+        let passes: Vec<Vec<f64>> = eval.curve.iter().map(|c| c.qps_passes.clone()).collect();
+        eval.replicate_rewards = stats::replicate_rewards(&recalls, &passes, ctx.band);
+        eval.reward_cv = metrics::coefficient_of_variation(&eval.replicate_rewards);
+        let fuel = fuel_frontier(&eval.curve);
+        eval.fuel_per_query = metrics::qps_at_recall(&fuel, 0.9).map(|q| PER_FUEL / q);
+        eval.fuel_reward =
+            (!fuel.is_empty()).then(|| metrics::band_reward(&fuel, ctx.band.0, ctx.band.1));
         eval
     }
 }
 
-/// Instructions per query at `recall`, on the frontier of (recall, 1/fuel).
-fn fuel_per_query_at(curve: &[CurvePoint], recall: f64) -> Option<f64> {
+/// Fuel figures are expressed as queries per this many instructions.
+const PER_FUEL: f64 = 1e6;
+
+/// The frontier of (recall, queries per million instructions).
+fn fuel_frontier(curve: &[CurvePoint]) -> Vec<Point> {
     let points: Vec<Point> = curve
         .iter()
         .filter_map(|c| {
             c.fuel_per_query.filter(|f| *f > 0.0).map(|f| Point {
                 recall: c.recall,
-                qps: 1.0 / f,
+                qps: PER_FUEL / f,
             })
         })
         .collect();
-    let frontier = metrics::pareto_frontier(&points);
-    metrics::qps_at_recall(&frontier, recall).map(|per_fuel| 1.0 / per_fuel)
+    metrics::pareto_frontier(&points)
 }
 
 /// The key of a recall in `qps_at_recall`: "0.9", "0.95", "0.99".
@@ -241,12 +263,16 @@ mod tests {
                 recall: 0.8,
                 pass_seconds: vec![0.5, 1.0],
                 fuel_per_query: Some(100.0),
+                retries: 2,
+                noisy: true,
             },
             EfMeasurement {
                 ef: 20,
                 recall: 1.0,
                 pass_seconds: vec![2.0, 2.0],
                 fuel_per_query: Some(300.0),
+                retries: 0,
+                noisy: false,
             },
         ];
         let e = Evaluation::scored(&ctx(), CandidateInfo::default(), 1000, &sweep);
@@ -261,7 +287,16 @@ mod tests {
         assert_eq!(e.max_recall, Some(1.0));
         // 1/fuel interpolated halfway between 1/100 and 1/300.
         let want = 1.0 / ((1.0 / 100.0 + 1.0 / 300.0) / 2.0);
-        assert!((e.fuel_per_query.unwrap() - want).abs() < 1e-9);
+        assert!((e.fuel_per_query.unwrap() - want).abs() < 1e-6);
+        // Replicate 0 is (0.8, 2000), (1.0, 500); replicate 1 (0.8, 1000), (1.0, 500).
+        assert_eq!(e.replicate_rewards.len(), 2);
+        assert!((e.replicate_rewards[0] - 1250.0).abs() < 1e-9);
+        assert!((e.replicate_rewards[1] - 750.0).abs() < 1e-9);
+        assert!(e.reward_cv > 0.0);
+        // The fuel reward is the same band mean over 1e6 / fuel.
+        let fuel_mid = (1e6 / 100.0 + 1e6 / 300.0) / 2.0;
+        assert!((e.fuel_reward.unwrap() - fuel_mid).abs() < 1e-6);
+        assert!(e.curve[0].noisy && e.curve[0].retries == 2);
         let json = serde_json::to_value(&e).unwrap();
         for key in [
             "verdict",

@@ -12,8 +12,8 @@ use anyhow::{Context as _, Result, bail};
 use crate::compile::{CompileLimits, Compiler};
 use crate::dataset::{Dataset, Metric};
 use crate::evaluation::{CandidateInfo, Context, Evaluation};
-use crate::guest::{KernelComponent, WitMetric};
-use crate::measure::{self, EfMeasurement, Workload};
+use crate::guest::{Built, KernelComponent, WitMetric};
+use crate::measure::{self, EfMeasurement, Protocol, Subject, Workload};
 use crate::sandbox::{Limits, Sandbox};
 use crate::template;
 use crate::verdict::Failure;
@@ -36,6 +36,14 @@ pub enum Candidate {
 }
 
 impl Candidate {
+    /// A command-line candidate: `reference`, or a path.
+    pub fn from_arg(arg: &Path) -> Result<Candidate> {
+        if arg == Path::new("reference") {
+            return Ok(Candidate::Reference);
+        }
+        Candidate::from_path(arg)
+    }
+
     /// Reads a candidate file: `.rs` source or `.wasm` component.
     pub fn from_path(path: &Path) -> Result<Candidate> {
         let origin = path.display().to_string();
@@ -70,27 +78,46 @@ impl Candidate {
 pub struct ScoreOptions {
     pub k: usize,
     pub efs: Vec<usize>,
+    /// Timed passes per ef (after the warm-up).
     pub runs: usize,
     pub params: Vec<(String, String)>,
     pub band: (f64, f64),
-    /// Whether to run the fuel-metering pass per `ef`.
+    /// Whether to run the fuel-metering pass per ef.
     pub fuel: bool,
+    /// (best − worst) / best above which an ef is measured again.
+    pub max_spread: f64,
+    /// How many times a too-spread ef is measured again.
+    pub retries: usize,
 }
 
 impl Default for ScoreOptions {
     fn default() -> Self {
+        let protocol = Protocol::default();
         ScoreOptions {
             k: 10,
             efs: DEFAULT_EFS.to_vec(),
-            runs: 3,
+            runs: protocol.runs,
             params: Vec::new(),
             band: (0.85, 0.95),
-            fuel: true,
+            fuel: protocol.fuel,
+            max_spread: protocol.max_spread,
+            retries: protocol.retries,
         }
     }
 }
 
 impl ScoreOptions {
+    /// The measurement protocol these options ask for.
+    pub fn protocol(&self) -> Protocol {
+        Protocol {
+            warmup: 1,
+            runs: self.runs,
+            max_spread: self.max_spread,
+            retries: self.retries,
+            fuel: self.fuel,
+        }
+    }
+
     /// Checks the options against a dataset; the message says what to change.
     pub fn check(&self, data: &Dataset) -> Result<(), String> {
         if self.k == 0 {
@@ -116,6 +143,9 @@ impl ScoreOptions {
         if self.runs == 0 {
             return Err("runs must be at least 1".into());
         }
+        if self.max_spread.is_nan() || self.max_spread <= 0.0 {
+            return Err("the spread threshold must be positive".into());
+        }
         let (lo, hi) = self.band;
         if !((0.0..1.0).contains(&lo) && lo < hi && hi <= 1.0) {
             return Err(format!(
@@ -130,6 +160,8 @@ impl ScoreOptions {
 pub trait Progress: Sync {
     /// A new phase with `steps` steps ahead.
     fn phase(&self, name: &str, steps: u64);
+    /// More steps than announced (a noisy ef measured again).
+    fn extend(&self, steps: u64);
     /// One step done, with what is happening now.
     fn step(&self, detail: &str);
 }
@@ -139,6 +171,7 @@ pub struct Quiet;
 
 impl Progress for Quiet {
     fn phase(&self, _: &str, _: u64) {}
+    fn extend(&self, _: u64) {}
     fn step(&self, _: &str) {}
 }
 
@@ -217,6 +250,22 @@ impl Evaluator {
         opts: &ScoreOptions,
         progress: &dyn Progress,
     ) -> Evaluation {
+        let mut evals =
+            self.evaluate_together(std::slice::from_ref(candidate), data, opts, progress);
+        evals.pop().expect("one evaluation per candidate")
+    }
+
+    /// Evaluates several candidates in one run: each is built in turn, then
+    /// every ef is measured for all of them with their passes interleaved, so
+    /// they share the machine's drift (what comparisons need). A candidate
+    /// that fails drops out; the others go on.
+    pub fn evaluate_together(
+        &self,
+        candidates: &[Candidate],
+        data: &Dataset,
+        opts: &ScoreOptions,
+        progress: &dyn Progress,
+    ) -> Vec<Evaluation> {
         let start = Instant::now();
         let ctx = Context {
             band: opts.band,
@@ -227,107 +276,151 @@ impl Evaluator {
             dataset_info: Some(data.info()),
             params: opts.params.clone(),
         };
-        progress.phase("compile", 1);
-        let mut eval = match self.component(candidate) {
-            (Err(failure), info) => Evaluation::failed(&ctx, info, failure),
-            (Ok(bytes), info) => {
-                progress.step("compiled");
-                // The measuring thread gets a stack deep enough for the wasm
-                // stack limit on top of the host's frames, and is pinned to
-                // its core without pinning the caller.
-                std::thread::scope(|s| {
-                    std::thread::Builder::new()
-                        .name("anneval-measure".into())
-                        .stack_size(32 << 20)
-                        .spawn_scoped(s, || {
-                            measure::pin_current_thread();
-                            self.run(&bytes, &ctx, info.clone(), data, opts, progress)
-                        })
-                        .map(|h| h.join())
+        progress.phase("compile", candidates.len() as u64);
+        let compiled: Vec<_> = candidates
+            .iter()
+            .map(|c| {
+                let done = self.component(c);
+                progress.step(c.origin());
+                done
+            })
+            .collect();
+        // The measuring thread gets a stack deep enough for the wasm stack
+        // limit on top of the host's frames, and a core of its own, without
+        // pinning the caller.
+        let measured = std::thread::scope(|s| {
+            std::thread::Builder::new()
+                .name("anneval-measure".into())
+                .stack_size(32 << 20)
+                .spawn_scoped(s, || {
+                    let _core = measure::claim_core();
+                    self.run(&compiled, &ctx, data, opts, progress)
                 })
-                .unwrap_or_else(|e| {
-                    Ok(Evaluation::failed(
-                        &ctx,
-                        info.clone(),
-                        Failure::internal(format!("starting the measuring thread: {e}")),
-                    ))
-                })
-                .unwrap_or_else(|_| {
-                    Evaluation::failed(
-                        &ctx,
-                        info,
-                        Failure::internal("the measuring thread panicked (a bug in anneval)"),
-                    )
-                })
+                .map(|h| h.join())
+        });
+        let mut evals = match measured {
+            Ok(Ok(evals)) => evals,
+            failed => {
+                let why = match failed {
+                    Err(e) => format!("starting the measuring thread: {e}"),
+                    _ => "the measuring thread panicked (a bug in anneval)".into(),
+                };
+                compiled
+                    .into_iter()
+                    .map(|(_, info)| Evaluation::failed(&ctx, info, Failure::internal(why.clone())))
+                    .collect()
             }
         };
-        eval.seconds = start.elapsed().as_secs_f64();
-        eval
+        for eval in &mut evals {
+            eval.seconds = start.elapsed().as_secs_f64();
+        }
+        evals
     }
 
     fn run(
         &self,
-        bytes: &[u8],
+        compiled: &[(std::result::Result<Vec<u8>, Failure>, CandidateInfo)],
         ctx: &Context,
-        info: CandidateInfo,
         data: &Dataset,
         opts: &ScoreOptions,
         progress: &dyn Progress,
-    ) -> Evaluation {
-        let mut log = Vec::new();
-        let mut build = None;
-        let result = (|| -> std::result::Result<Vec<EfMeasurement>, Failure> {
-            let kernel = KernelComponent::load(&self.sandbox, bytes)?;
-            let (guest_train, guest_test) = data.guest_vectors();
-            let metric = match data.metric {
-                Metric::Euclidean => WitMetric::Euclidean,
-                Metric::Angular => WitMetric::Angular,
-            };
-            progress.phase("build", 1);
-            let built = kernel
-                .build(&self.sandbox, &guest_train, data.dim, metric, &opts.params)
-                .map_err(|f| f.during("build"))?;
-            drop(guest_train);
-            progress.step("index built");
-            log.extend(built.log.lines().iter().cloned());
-            build = Some((built.seconds, built.index.len() as u64));
-
-            let work = Workload {
-                dataset: data,
-                guest_queries: &guest_test,
-                k: opts.k,
-                warmup: 1,
-                runs: opts.runs,
-                fuel: opts.fuel,
-            };
-            let per_ef = (work.warmup + work.runs + usize::from(work.fuel)) as u64;
-            progress.phase("sweep", per_ef * opts.efs.len() as u64);
-            let mut sweep = Vec::with_capacity(opts.efs.len());
-            for &ef in &opts.efs {
-                let detail = format!("ef={ef}");
-                let m = measure::measure_ef(
-                    &kernel,
-                    &self.sandbox,
-                    &built.index,
-                    &work,
-                    ef,
-                    &mut || progress.step(&detail),
-                )
-                .map_err(|f| f.during(&format!("search at ef={ef}")))?;
-                sweep.push(m);
-            }
-            Ok(sweep)
-        })();
-        let mut eval = match result {
-            Ok(sweep) => Evaluation::scored(ctx, info, data.n_test(), &sweep),
-            Err(failure) => Evaluation::failed(ctx, info, failure),
-        };
-        if let Some((seconds, bytes)) = build {
-            eval.build_seconds = Some(seconds);
-            eval.index_bytes = Some(bytes);
+    ) -> Vec<Evaluation> {
+        let n = compiled.len();
+        let mut failure: Vec<Option<Failure>> =
+            compiled.iter().map(|(r, _)| r.clone().err()).collect();
+        let mut kernels: Vec<Option<KernelComponent>> = Vec::with_capacity(n);
+        for (i, (bytes, _)) in compiled.iter().enumerate() {
+            let loaded = bytes
+                .as_ref()
+                .ok()
+                .map(|b| KernelComponent::load(&self.sandbox, b));
+            kernels.push(match loaded {
+                Some(Ok(k)) => Some(k),
+                Some(Err(f)) => {
+                    failure[i] = Some(f);
+                    None
+                }
+                None => None,
+            });
         }
-        eval.log = log;
-        eval
+
+        let (guest_train, guest_test) = data.guest_vectors();
+        let metric = match data.metric {
+            Metric::Euclidean => WitMetric::Euclidean,
+            Metric::Angular => WitMetric::Angular,
+        };
+        progress.phase("build", kernels.iter().flatten().count() as u64);
+        let mut built: Vec<Option<Built>> = Vec::with_capacity(n);
+        for (i, kernel) in kernels.iter().enumerate() {
+            built.push(kernel.as_ref().and_then(|k| {
+                match k.build(&self.sandbox, &guest_train, data.dim, metric, &opts.params) {
+                    Ok(b) => Some(b),
+                    Err(f) => {
+                        failure[i] = Some(f.during("build"));
+                        None
+                    }
+                }
+            }));
+            progress.step("index built");
+        }
+        drop(guest_train);
+
+        let work = Workload {
+            dataset: data,
+            guest_queries: &guest_test,
+            k: opts.k,
+        };
+        let protocol = opts.protocol();
+        let active = failure.iter().filter(|f| f.is_none()).count() as u64;
+        let per_ef = (protocol.warmup + protocol.runs + usize::from(protocol.fuel)) as u64;
+        progress.phase("sweep", per_ef * opts.efs.len() as u64 * active);
+        let mut sweeps: Vec<Vec<EfMeasurement>> = vec![Vec::new(); n];
+        for &ef in &opts.efs {
+            // Measure this ef for every kernel still standing; one that fails
+            // drops out and the ef is measured again for the rest.
+            loop {
+                let standing: Vec<usize> = (0..n).filter(|&i| failure[i].is_none()).collect();
+                if standing.is_empty() {
+                    break;
+                }
+                let subjects: Vec<Subject<'_>> = standing
+                    .iter()
+                    .map(|&i| Subject {
+                        kernel: kernels[i].as_ref().expect("standing kernels are loaded"),
+                        index: &built[i].as_ref().expect("standing kernels are built").index,
+                    })
+                    .collect();
+                match measure::measure_ef(&self.sandbox, &subjects, &work, &protocol, ef, progress)
+                {
+                    Ok(measured) => {
+                        for (&i, m) in standing.iter().zip(measured) {
+                            sweeps[i].push(m);
+                        }
+                        break;
+                    }
+                    Err((j, f)) => {
+                        failure[standing[j]] = Some(f.during(&format!("search at ef={ef}")));
+                    }
+                }
+            }
+        }
+
+        compiled
+            .iter()
+            .enumerate()
+            .map(|(i, (_, info))| {
+                let mut eval = match failure[i].take() {
+                    Some(f) => Evaluation::failed(ctx, info.clone(), f),
+                    None => Evaluation::scored(ctx, info.clone(), data.n_test(), &sweeps[i]),
+                };
+                if let Some(b) = &built[i] {
+                    eval.build_seconds = Some(b.seconds);
+                    eval.index_bytes = Some(b.index.len() as u64);
+                    eval.log = b.log.lines().to_vec();
+                }
+                eval
+            })
+            .collect()
     }
 }
 

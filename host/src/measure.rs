@@ -1,40 +1,83 @@
-//! The measurement protocol for one kernel at one `ef`.
+//! The measurement protocol, shared by `score`, `gate`, `serve` and
+//! `confirm`.
 //!
-//! Every pass restores a fresh instance from the saved index (untimed), then
-//! times one call that answers the whole query batch. The first pass is a
-//! warm-up whose time is dropped; the reported QPS is the best of the timed
-//! passes (as ann-benchmarks and CRINN report it), with every pass kept so the
-//! spread is visible. Every pass's answers are validated, and the recall
-//! reported is the lowest any pass achieved, so a kernel gains nothing from
-//! answering differently from one pass to the next. A last, untimed pass on
-//! the fuel-metering engine counts instructions per query.
+//! For each `ef`, and for every kernel measured together:
+//! 1. one warm-up pass per kernel, its time dropped;
+//! 2. `runs` timed passes per kernel, *interleaved* (A B A B ...), so drift
+//!    of the machine (frequency, other load) hits every kernel alike;
+//! 3. if any kernel's passes spread more than `max_spread` ((best − worst) /
+//!    best), the ef's timed passes are measured again, up to `retries`
+//!    times; an ef still too spread is kept and flagged noisy;
+//! 4. one untimed pass on the fuel-metering engine counts instructions.
+//!
+//! Every pass restores a fresh instance from the saved index (untimed) and
+//! times one call answering the whole batch. Every pass's answers are
+//! validated; the recall kept is the lowest any pass achieved. The measuring
+//! thread holds a core of its own ([`claim_core`]) where the OS allows.
+//!
+//! Pass `r` of every ef forms replicate curve `r`: the spread of the rewards
+//! of the replicates is the reward's coefficient of variation, and the
+//! replicates are what the gate compares, pairwise, between two kernels.
 
 use crate::dataset::Dataset;
+use crate::evaluator::Progress;
 use crate::guest::KernelComponent;
 use crate::metrics::hits_at_k;
 use crate::sandbox::{Metering, Sandbox};
 use crate::validate::validate_answers;
 use crate::verdict::Failure;
 
-/// What is measured: the queries as the guest sees them and how.
-pub struct Workload<'a> {
-    pub dataset: &'a Dataset,
-    /// The queries handed to the guest (unit-normalised for angular).
-    pub guest_queries: &'a [f32],
-    pub k: usize,
+/// How passes are run.
+#[derive(Clone, Debug)]
+pub struct Protocol {
     pub warmup: usize,
     pub runs: usize,
+    /// (best − worst) / best above which an ef is measured again.
+    pub max_spread: f64,
+    /// How many times a too-spread ef is measured again.
+    pub retries: usize,
+    /// Whether to run the fuel-metering pass.
     pub fuel: bool,
 }
 
-/// One `ef` of the sweep, measured.
+impl Default for Protocol {
+    fn default() -> Self {
+        Protocol {
+            warmup: 1,
+            runs: 3,
+            max_spread: 0.10,
+            retries: 2,
+            fuel: true,
+        }
+    }
+}
+
+/// The queries handed to every kernel, and how answers are checked.
+pub struct Workload<'a> {
+    pub dataset: &'a Dataset,
+    /// The queries as the guest sees them (unit-normalised for angular).
+    pub guest_queries: &'a [f32],
+    pub k: usize,
+}
+
+/// One kernel in a measurement: the component and its built index.
+pub struct Subject<'a> {
+    pub kernel: &'a KernelComponent,
+    pub index: &'a [u8],
+}
+
+/// One `ef` of one kernel, measured.
 #[derive(Clone, Debug, PartialEq)]
 pub struct EfMeasurement {
     pub ef: usize,
     pub recall: f64,
-    /// Host-timed seconds of each timed pass (warm-up excluded).
+    /// Host-timed seconds of each kept timed pass (warm-up excluded).
     pub pass_seconds: Vec<f64>,
     pub fuel_per_query: Option<f64>,
+    /// How many times the ef was measured again for spreading too much.
+    pub retries: usize,
+    /// Whether the kept passes still spread more than allowed.
+    pub noisy: bool,
 }
 
 impl EfMeasurement {
@@ -52,53 +95,121 @@ impl EfMeasurement {
     }
 }
 
-/// Runs the passes of one `ef`; `on_pass` is called after each pass.
+/// (best − worst) / best of pass times.
+pub fn spread(seconds: &[f64]) -> f64 {
+    let best = seconds.iter().copied().fold(f64::INFINITY, f64::min);
+    let worst = seconds.iter().copied().fold(0.0, f64::max);
+    if worst > 0.0 {
+        (worst - best) / worst
+    } else {
+        0.0
+    }
+}
+
+/// Measures one `ef` for every subject, interleaved, reporting each pass to
+/// `progress`. The result has one measurement per subject, in order; a
+/// failure names the subject that failed.
 pub fn measure_ef(
-    kernel: &KernelComponent,
     sandbox: &Sandbox,
-    index: &[u8],
+    subjects: &[Subject<'_>],
     work: &Workload<'_>,
+    protocol: &Protocol,
     ef: usize,
-    on_pass: &mut dyn FnMut(),
-) -> Result<EfMeasurement, Failure> {
-    let data = work.dataset;
-    let (dim, k, n_queries) = (data.dim, work.k, data.n_test());
-    let mut pass_seconds = Vec::with_capacity(work.runs);
-    let mut recall = f64::INFINITY;
-    let mut previous: Option<Vec<u32>> = None;
-    let mut score = |ids: Vec<u32>| -> Result<(), Failure> {
-        validate_answers(&ids, n_queries, k, data.n_train())?;
-        if previous.as_ref() != Some(&ids) {
-            recall = recall.min(recall_at_k(data, &ids, k));
-            previous = Some(ids);
-        }
-        Ok(())
+    progress: &dyn Progress,
+) -> Result<Vec<EfMeasurement>, (usize, Failure)> {
+    let detail = format!("ef={ef}");
+    let on_pass = || progress.step(&detail);
+    let mut scorers: Vec<Scorer> = subjects.iter().map(|_| Scorer::default()).collect();
+    let pass = |i: usize,
+                metering: Metering,
+                scorer: &mut Scorer|
+     -> Result<crate::guest::PassOutput, (usize, Failure)> {
+        let s = &subjects[i];
+        let searcher = s
+            .kernel
+            .restore(sandbox, metering, s.index)
+            .map_err(|f| (i, f))?;
+        let out = searcher
+            .search_batch(sandbox, work.guest_queries, work.dataset.dim, work.k, ef)
+            .map_err(|f| (i, f))?;
+        scorer.score(work, &out.ids).map_err(|f| (i, f))?;
+        Ok(out)
     };
 
-    for pass in 0..work.warmup + work.runs {
-        let searcher = kernel.restore(sandbox, Metering::Timing, index)?;
-        let out = searcher.search_batch(sandbox, work.guest_queries, dim, k, ef)?;
-        if pass >= work.warmup {
-            pass_seconds.push(out.seconds);
+    for _ in 0..protocol.warmup {
+        for (i, scorer) in scorers.iter_mut().enumerate() {
+            pass(i, Metering::Timing, scorer)?;
+            on_pass();
         }
-        score(out.ids)?;
-        on_pass();
+    }
+    let mut seconds: Vec<Vec<f64>> = vec![Vec::new(); subjects.len()];
+    let mut retries = 0;
+    loop {
+        seconds.iter_mut().for_each(Vec::clear);
+        for _ in 0..protocol.runs {
+            for (i, scorer) in scorers.iter_mut().enumerate() {
+                let out = pass(i, Metering::Timing, scorer)?;
+                seconds[i].push(out.seconds);
+                on_pass();
+            }
+        }
+        let too_spread = seconds.iter().any(|s| spread(s) > protocol.max_spread);
+        if !too_spread || retries == protocol.retries {
+            break;
+        }
+        retries += 1;
+        progress.extend((protocol.runs * subjects.len()) as u64);
     }
 
-    let mut fuel_per_query = None;
-    if work.fuel {
-        let searcher = kernel.restore(sandbox, Metering::Fuel, index)?;
-        let out = searcher.search_batch(sandbox, work.guest_queries, dim, k, ef)?;
-        fuel_per_query = out.fuel.map(|f| f as f64 / n_queries as f64);
-        score(out.ids)?;
-        on_pass();
+    let mut fuel = vec![None; subjects.len()];
+    if protocol.fuel {
+        for (i, scorer) in scorers.iter_mut().enumerate() {
+            let out = pass(i, Metering::Fuel, scorer)?;
+            fuel[i] = out.fuel.map(|f| f as f64 / work.dataset.n_test() as f64);
+            on_pass();
+        }
     }
-    Ok(EfMeasurement {
-        ef,
-        recall,
-        pass_seconds,
-        fuel_per_query,
-    })
+    Ok(scorers
+        .into_iter()
+        .zip(seconds)
+        .zip(fuel)
+        .map(|((scorer, pass_seconds), fuel_per_query)| EfMeasurement {
+            ef,
+            recall: scorer.recall,
+            noisy: spread(&pass_seconds) > protocol.max_spread,
+            pass_seconds,
+            fuel_per_query,
+            retries,
+        })
+        .collect())
+}
+
+/// Validates each pass's answers and keeps the lowest recall; recall is only
+/// recomputed when the answers change.
+struct Scorer {
+    recall: f64,
+    previous: Option<Vec<u32>>,
+}
+
+impl Default for Scorer {
+    fn default() -> Self {
+        Scorer {
+            recall: f64::INFINITY,
+            previous: None,
+        }
+    }
+}
+
+impl Scorer {
+    fn score(&mut self, work: &Workload<'_>, ids: &[u32]) -> Result<(), Failure> {
+        let data = work.dataset;
+        validate_answers(ids, data.n_test(), work.k, data.n_train())?;
+        if self.previous.as_deref() != Some(ids) {
+            self.recall = self.recall.min(recall_at_k(data, ids, work.k));
+            self.previous = Some(ids.to_vec());
+        }
+        Ok(())
+    }
 }
 
 /// Mean recall@k of validated answers (`queries × k` ids), ann-benchmarks'
@@ -119,21 +230,56 @@ pub fn recall_at_k(data: &Dataset, ids: &[u32], k: usize) -> f64 {
     hits as f64 / ids.len() as f64
 }
 
-/// Pins the calling thread to the core it is running on, so a measurement is
-/// not moved between cores (and caches) mid-pass. Returns the core, or `None`
-/// where the OS does not allow it.
-pub fn pin_current_thread() -> Option<usize> {
-    // SAFETY: sched_getcpu and sched_setaffinity on the calling thread (pid
-    // 0) with a zeroed, then filled, cpu_set_t of the right size.
-    unsafe {
-        let cpu = libc::sched_getcpu();
-        if cpu < 0 {
-            return None;
+/// A core held by one measuring thread; released when dropped.
+pub struct CoreClaim {
+    core: Option<usize>,
+    /// The lock that holds the core against other threads and processes.
+    _lock: Option<std::fs::File>,
+}
+
+impl CoreClaim {
+    pub fn core(&self) -> Option<usize> {
+        self.core
+    }
+}
+
+/// Claims a core of its own for the calling measuring thread and pins the
+/// thread to it, so a measurement is neither moved between cores mid-pass
+/// nor made to share its core with another measurement, in this process or
+/// any other anneval process on the machine (a lock file per core, in the
+/// temporary directory). Cores are tried from the last one down (core 0 runs
+/// the epoch ticker and most interrupts). When every core is taken, or the
+/// OS refuses, the thread is not pinned.
+pub fn claim_core() -> CoreClaim {
+    let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+    let dir = std::env::temp_dir().join("anneval-cores");
+    let _ = std::fs::create_dir_all(&dir);
+    for core in (0..cores).rev() {
+        let Ok(lock) = std::fs::File::create(dir.join(format!("{core}.lock"))) else {
+            continue;
+        };
+        if lock.try_lock().is_ok() {
+            return CoreClaim {
+                core: pin_current_thread(core),
+                _lock: Some(lock),
+            };
         }
+    }
+    CoreClaim {
+        core: None,
+        _lock: None,
+    }
+}
+
+/// Pins the calling thread to `core`.
+pub fn pin_current_thread(core: usize) -> Option<usize> {
+    // SAFETY: sched_setaffinity on the calling thread (pid 0) with a zeroed,
+    // then filled, cpu_set_t of the right size.
+    unsafe {
         let mut set: libc::cpu_set_t = std::mem::zeroed();
-        libc::CPU_SET(cpu as usize, &mut set);
+        libc::CPU_SET(core, &mut set);
         let ok = libc::sched_setaffinity(0, size_of::<libc::cpu_set_t>(), &set) == 0;
-        ok.then_some(cpu as usize)
+        ok.then_some(core)
     }
 }
 
@@ -160,5 +306,37 @@ mod tests {
         assert_eq!(recall_at_k(&data, &[1], 1), 1.0);
         assert_eq!(recall_at_k(&data, &[2], 1), 0.0);
         assert_eq!(recall_at_k(&data, &[2, 0], 2), 0.5);
+    }
+
+    #[test]
+    fn concurrent_measurements_get_cores_of_their_own() {
+        let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+        let (a, b) = std::thread::scope(|s| {
+            let (tx, rx) = std::sync::mpsc::channel();
+            let (done_tx, done_rx) = std::sync::mpsc::channel::<()>();
+            let holder = s.spawn(move || {
+                let claim = claim_core();
+                tx.send(claim.core()).unwrap();
+                done_rx.recv().unwrap();
+            });
+            let first = rx.recv().unwrap();
+            let second = s.spawn(claim_core).join().unwrap().core();
+            done_tx.send(()).unwrap();
+            holder.join().unwrap();
+            (first, second)
+        });
+        if cores > 1 && a.is_some() && b.is_some() {
+            assert_ne!(a, b, "two live claims share a core");
+        }
+        // Released claims are handed out again.
+        let again = std::thread::spawn(|| claim_core().core()).join().unwrap();
+        assert_eq!(again, a);
+    }
+
+    #[test]
+    fn spread_is_relative_to_the_slowest_pass() {
+        assert_eq!(spread(&[1.0, 1.0]), 0.0);
+        assert!((spread(&[0.9, 1.0]) - 0.1).abs() < 1e-12);
+        assert_eq!(spread(&[]), 0.0);
     }
 }

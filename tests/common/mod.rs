@@ -89,7 +89,7 @@ pub fn quick() -> ScoreOptions {
 
 /// The brute-force candidate with its `/* HOOK: name */` comments replaced.
 pub fn hooked(hooks: &[(&str, &str)]) -> Candidate {
-    let path = repo_root().join("tests/candidates/brute_force.rs");
+    let path = repo_root().join("guest-template/variants/brute_force.rs");
     let mut text = std::fs::read_to_string(&path).unwrap();
     for (name, code) in hooks {
         let marker = format!("/* HOOK: {name} */");

@@ -62,6 +62,10 @@ impl Progress for TerminalProgress {
         self.bar.set_message("");
     }
 
+    fn extend(&self, steps: u64) {
+        self.bar.inc_length(steps);
+    }
+
     fn step(&self, detail: &str) {
         self.bar.set_message(detail.to_string());
         self.bar.inc(1);

@@ -22,10 +22,11 @@ pub fn render(eval: &Evaluation) -> String {
             } else {
                 " "
             };
+            let noisy = if p.noisy { "!" } else { " " };
             let fuel = p.fuel_per_query.map_or("-".into(), thousands);
             let _ = writeln!(
                 out,
-                "{:>6}  {:>8.4}  {:>12}  {:>6.1}%  {:>14} {mark}",
+                "{:>6}  {:>8.4}  {:>12}  {:>6.1}%{noisy} {:>14} {mark}",
                 p.ef,
                 p.recall,
                 thousands(p.qps),
@@ -33,7 +34,10 @@ pub fn render(eval: &Evaluation) -> String {
                 fuel
             );
         }
-        let _ = writeln!(out, "(* on the Pareto frontier)\n");
+        let _ = writeln!(
+            out,
+            "(* on the Pareto frontier; ! passes still spread after re-measuring)\n"
+        );
     }
     if eval.verdict == Verdict::Ok {
         let _ = writeln!(
@@ -55,6 +59,20 @@ pub fn render(eval: &Evaluation) -> String {
                 out,
                 "instructions per query at recall 0.9: {}",
                 thousands(f)
+            );
+        }
+        if eval.replicate_rewards.len() > 1 {
+            let _ = writeln!(
+                out,
+                "reward variation over {} replicate curves: {:.1}% (coefficient of variation)",
+                eval.replicate_rewards.len(),
+                eval.reward_cv * 100.0
+            );
+        }
+        if let Some(r) = eval.fuel_reward {
+            let _ = writeln!(
+                out,
+                "fuel reward: {r:.2} queries per million instructions, mean over the band"
             );
         }
     }

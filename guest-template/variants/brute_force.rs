@@ -1,5 +1,6 @@
-//! A brute-force scan: exact, slow, and simple. The tests use it as the base
-//! of hostile candidates, replacing the `HOOK` comments with misbehaviour.
+//! Variant: a brute-force scan. Exact, slow, and simple: the floor any index
+//! must beat. The hostile-candidate tests also use it as their base,
+//! replacing the `HOOK` comments with misbehaviour.
 
 use crate::sdk::*;
 

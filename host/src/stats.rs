@@ -1,0 +1,151 @@
+//! Statistics of a measurement: replicate curves and their rewards, the
+//! reward's coefficient of variation, and the interval on the ratio of two
+//! kernels' rewards that `anneval gate` decides on. Pure functions.
+//!
+//! A *replicate* is one full curve: the r-th timed pass of every ef. Two
+//! kernels measured together were measured interleaved, so their r-th
+//! replicates ran side by side and share the machine's drift. The gate's
+//! estimate is the geometric mean of the paired replicate ratios
+//! (candidate / baseline), with a Student-t interval on their logarithms: the
+//! standard interval for a mean of few paired, roughly log-normal ratios.
+
+use statrs::distribution::{ContinuousCDF, StudentsT};
+
+use crate::metrics::{self, Point};
+
+/// The reward of each replicate curve: replicate `r` takes pass `r` of every
+/// ef, with that ef's recall. `qps_passes[e]` holds ef `e`'s passes.
+pub fn replicate_rewards(recalls: &[f64], qps_passes: &[Vec<f64>], band: (f64, f64)) -> Vec<f64> {
+    let replicates = qps_passes.iter().map(Vec::len).min().unwrap_or(0);
+    (0..replicates)
+        .map(|r| {
+            let points: Vec<Point> = recalls
+                .iter()
+                .zip(qps_passes)
+                .map(|(&recall, passes)| Point {
+                    recall,
+                    qps: passes[r],
+                })
+                .collect();
+            metrics::band_reward(&metrics::pareto_frontier(&points), band.0, band.1)
+        })
+        .collect()
+}
+
+/// A ratio and a confidence interval around it.
+#[derive(Clone, Copy, Debug, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct RatioInterval {
+    pub estimate: f64,
+    pub low: f64,
+    pub high: f64,
+    pub confidence: f64,
+    /// How many paired replicates it rests on.
+    pub pairs: usize,
+}
+
+/// The ratio candidate / baseline from paired replicate rewards: the
+/// geometric mean of the pairwise ratios, with a two-sided Student-t interval
+/// at `confidence` on their logarithms. Identical ratios (a deterministic
+/// metric) give a zero-width interval; a single pair, an unbounded one.
+/// Returns `None` when a reward is not positive (the ratio is undefined).
+pub fn ratio_interval(
+    baseline: &[f64],
+    candidate: &[f64],
+    confidence: f64,
+) -> Option<RatioInterval> {
+    let logs: Vec<f64> = baseline
+        .iter()
+        .zip(candidate)
+        .map(|(&b, &c)| (b > 0.0 && c > 0.0).then(|| (c / b).ln()))
+        .collect::<Option<_>>()?;
+    let n = logs.len();
+    if n == 0 {
+        return None;
+    }
+    let mean = logs.iter().sum::<f64>() / n as f64;
+    let estimate = mean.exp();
+    if n == 1 {
+        return Some(RatioInterval {
+            estimate,
+            low: 0.0,
+            high: f64::INFINITY,
+            confidence,
+            pairs: n,
+        });
+    }
+    let var = logs.iter().map(|x| (x - mean).powi(2)).sum::<f64>() / (n - 1) as f64;
+    let t = StudentsT::new(0.0, 1.0, (n - 1) as f64)
+        .expect("positive degrees of freedom")
+        .inverse_cdf((1.0 + confidence) / 2.0);
+    let half = t * (var / n as f64).sqrt();
+    Some(RatioInterval {
+        estimate,
+        low: (mean - half).exp(),
+        high: (mean + half).exp(),
+        confidence,
+        pairs: n,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use rand::SeedableRng;
+    use rand_distr::{Distribution, Normal};
+
+    #[test]
+    fn replicates_take_the_rth_pass_of_every_ef() {
+        // Two efs; replicate 0 is flat 100 QPS, replicate 1 flat 200 QPS.
+        let rewards = replicate_rewards(
+            &[0.5, 0.99],
+            &[vec![100.0, 200.0], vec![100.0, 200.0]],
+            (0.85, 0.95),
+        );
+        assert_eq!(rewards, vec![100.0, 200.0]);
+        assert!((metrics::coefficient_of_variation(&rewards) - 0.4714).abs() < 1e-3);
+    }
+
+    #[test]
+    fn a_deterministic_metric_has_a_zero_width_interval() {
+        let i = ratio_interval(&[10.0, 10.0, 10.0], &[15.0, 15.0, 15.0], 0.95).unwrap();
+        assert!((i.estimate - 1.5).abs() < 1e-12);
+        assert!((i.low - 1.5).abs() < 1e-12 && (i.high - 1.5).abs() < 1e-12);
+        assert_eq!(ratio_interval(&[0.0, 1.0], &[1.0, 1.0], 0.95), None);
+        assert_eq!(
+            ratio_interval(&[2.0], &[3.0], 0.95).unwrap().high,
+            f64::INFINITY
+        );
+    }
+
+    #[test]
+    fn the_interval_covers_a_known_ratio_as_often_as_promised() {
+        // Synthetic replicates: log-normal noise on each kernel plus a shared
+        // drift per pair, true ratio 1.2.
+        let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(5);
+        let (noise, drift) = (
+            Normal::new(0.0, 0.05).unwrap(),
+            Normal::new(0.0, 0.1).unwrap(),
+        );
+        for (confidence, pairs) in [(0.95, 5), (0.9, 3), (0.8, 10)] {
+            let trials = 2000;
+            let mut covered = 0;
+            for _ in 0..trials {
+                let (mut b, mut c) = (Vec::new(), Vec::new());
+                for _ in 0..pairs {
+                    let shared: f64 = drift.sample(&mut rng);
+                    b.push(1000.0 * (shared + noise.sample(&mut rng)).exp());
+                    c.push(1200.0 * (shared + noise.sample(&mut rng)).exp());
+                }
+                let i = ratio_interval(&b, &c, confidence).unwrap();
+                covered += usize::from(i.low <= 1.2 && 1.2 <= i.high);
+            }
+            let rate = covered as f64 / trials as f64;
+            // Within about three binomial standard deviations of the promise.
+            let slack = 3.0 * (confidence * (1.0 - confidence) / trials as f64).sqrt();
+            assert!(
+                (rate - confidence).abs() < slack,
+                "confidence {confidence}, {pairs} pairs: covered {rate}"
+            );
+        }
+    }
+}
