@@ -13,7 +13,8 @@ use crate::compile::{CompileLimits, Compiler};
 use crate::dataset::{Dataset, Metric};
 use crate::evaluation::{CandidateInfo, Context, Evaluation};
 use crate::guest::{Built, KernelComponent, WitMetric};
-use crate::measure::{self, EfMeasurement, Protocol, Subject, Workload};
+use crate::measure::{self, EfMeasurement, Protocol, Runner, Subject, Workload};
+use crate::native::NativeKernel;
 use crate::sandbox::{Limits, Sandbox};
 use crate::template;
 use crate::verdict::Failure;
@@ -69,6 +70,58 @@ impl Candidate {
         match self {
             Candidate::Reference => "reference",
             Candidate::Source { origin, .. } | Candidate::Component { origin, .. } => origin,
+        }
+    }
+}
+
+/// Which engine runs a kernel.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Engine {
+    /// WebAssembly in the wasmtime sandbox.
+    Wasm,
+    /// Compiled for this CPU, run as a jailed process.
+    Native,
+}
+
+impl Engine {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Engine::Wasm => "wasm",
+            Engine::Native => "native",
+        }
+    }
+}
+
+impl std::str::FromStr for Engine {
+    type Err = String;
+
+    fn from_str(s: &str) -> std::result::Result<Self, Self::Err> {
+        match s {
+            "wasm" => Ok(Engine::Wasm),
+            "native" => Ok(Engine::Native),
+            other => Err(format!("{other:?} is not an engine (wasm or native)")),
+        }
+    }
+}
+
+/// A candidate ready to run on its engine.
+pub enum Prepared {
+    Wasm(Vec<u8>),
+    Native(PathBuf),
+}
+
+/// A candidate loaded into its engine.
+enum Loaded {
+    Wasm(KernelComponent),
+    Native(NativeKernel),
+}
+
+impl Loaded {
+    fn runner(&self) -> Runner<'_> {
+        match self {
+            Loaded::Wasm(k) => Runner::Wasm(k),
+            Loaded::Native(k) => Runner::Native(k),
         }
     }
 }
@@ -214,6 +267,20 @@ impl Evaluator {
         &self,
         candidate: &Candidate,
     ) -> (std::result::Result<Vec<u8>, Failure>, CandidateInfo) {
+        let (prepared, info) = self.prepare(candidate, Engine::Wasm);
+        let bytes = prepared.map(|p| match p {
+            Prepared::Wasm(bytes) => bytes,
+            Prepared::Native(_) => unreachable!("prepared for the wasm engine"),
+        });
+        (bytes, info)
+    }
+
+    /// Compiles (or reads) the candidate for `engine`.
+    pub fn prepare(
+        &self,
+        candidate: &Candidate,
+        engine: Engine,
+    ) -> (std::result::Result<Prepared, Failure>, CandidateInfo) {
         let mut info = CandidateInfo {
             source: candidate.origin().to_string(),
             ..Default::default()
@@ -222,7 +289,13 @@ impl Evaluator {
             Candidate::Component { bytes, .. } => {
                 info.kind = "component".into();
                 info.digest = digest(bytes);
-                return (Ok(bytes.clone()), info);
+                let prepared = match engine {
+                    Engine::Wasm => Ok(Prepared::Wasm(bytes.clone())),
+                    Engine::Native => Err(Failure::rejected(
+                        "the native engine compiles Rust source; a ready component runs only in the wasm engine",
+                    )),
+                };
+                return (prepared, info);
             }
             Candidate::Reference => template::reference_kernel(),
             Candidate::Source { text, .. } => text.as_str(),
@@ -232,13 +305,23 @@ impl Evaluator {
             Ok(c) => c,
             Err(f) => return (Err(f), info),
         };
-        info.digest = compiler.digest(source);
-        let result = compiler.compile(source).map(|done| {
-            info.compile_seconds = Some(done.seconds);
-            info.compile_cached = Some(done.cached);
-            done.component
-        });
-        (result, info)
+        let prepared = match engine {
+            Engine::Wasm => {
+                info.digest = compiler.digest(source);
+                compiler.compile(source).map(|done| {
+                    info.compile_seconds = Some(done.seconds);
+                    info.compile_cached = Some(done.cached);
+                    Prepared::Wasm(done.component)
+                })
+            }
+            Engine::Native => compiler.compile_native(source).map(|done| {
+                info.digest = done.digest;
+                info.compile_seconds = Some(done.seconds);
+                info.compile_cached = Some(done.cached);
+                Prepared::Native(done.binary)
+            }),
+        };
+        (prepared, info)
     }
 
     /// Evaluates `candidate` on `data`. `opts` must have passed
@@ -250,9 +333,21 @@ impl Evaluator {
         opts: &ScoreOptions,
         progress: &dyn Progress,
     ) -> Evaluation {
-        let mut evals =
-            self.evaluate_together(std::slice::from_ref(candidate), data, opts, progress);
-        evals.pop().expect("one evaluation per candidate")
+        self.evaluate_on(candidate, Engine::Wasm, data, opts, progress)
+    }
+
+    /// Evaluates `candidate` on `engine`.
+    pub fn evaluate_on(
+        &self,
+        candidate: &Candidate,
+        engine: Engine,
+        data: &Dataset,
+        opts: &ScoreOptions,
+        progress: &dyn Progress,
+    ) -> Evaluation {
+        let entries = [(candidate.clone(), engine)];
+        let mut evals = self.evaluate_entries(&entries, data, opts, progress);
+        evals.pop().expect("one evaluation per entry")
     }
 
     /// Evaluates several candidates in one run: each is built in turn, then
@@ -262,6 +357,23 @@ impl Evaluator {
     pub fn evaluate_together(
         &self,
         candidates: &[Candidate],
+        data: &Dataset,
+        opts: &ScoreOptions,
+        progress: &dyn Progress,
+    ) -> Vec<Evaluation> {
+        let entries: Vec<(Candidate, Engine)> = candidates
+            .iter()
+            .map(|c| (c.clone(), Engine::Wasm))
+            .collect();
+        self.evaluate_entries(&entries, data, opts, progress)
+    }
+
+    /// Evaluates (candidate, engine) entries together, interleaved as
+    /// [`Evaluator::evaluate_together`] does: `confirm` measures each
+    /// candidate on both engines this way.
+    pub fn evaluate_entries(
+        &self,
+        entries: &[(Candidate, Engine)],
         data: &Dataset,
         opts: &ScoreOptions,
         progress: &dyn Progress,
@@ -276,11 +388,11 @@ impl Evaluator {
             dataset_info: Some(data.info()),
             params: opts.params.clone(),
         };
-        progress.phase("compile", candidates.len() as u64);
-        let compiled: Vec<_> = candidates
+        progress.phase("compile", entries.len() as u64);
+        let compiled: Vec<_> = entries
             .iter()
-            .map(|c| {
-                let done = self.component(c);
+            .map(|(c, engine)| {
+                let done = self.prepare(c, *engine);
                 progress.step(c.origin());
                 done
             })
@@ -311,29 +423,36 @@ impl Evaluator {
                     .collect()
             }
         };
-        for eval in &mut evals {
+        for (eval, (_, engine)) in evals.iter_mut().zip(entries) {
             eval.seconds = start.elapsed().as_secs_f64();
+            eval.engine = engine.as_str().to_string();
         }
         evals
     }
 
     fn run(
         &self,
-        compiled: &[(std::result::Result<Vec<u8>, Failure>, CandidateInfo)],
+        compiled: &[(std::result::Result<Prepared, Failure>, CandidateInfo)],
         ctx: &Context,
         data: &Dataset,
         opts: &ScoreOptions,
         progress: &dyn Progress,
     ) -> Vec<Evaluation> {
         let n = compiled.len();
-        let mut failure: Vec<Option<Failure>> =
-            compiled.iter().map(|(r, _)| r.clone().err()).collect();
-        let mut kernels: Vec<Option<KernelComponent>> = Vec::with_capacity(n);
-        for (i, (bytes, _)) in compiled.iter().enumerate() {
-            let loaded = bytes
-                .as_ref()
-                .ok()
-                .map(|b| KernelComponent::load(&self.sandbox, b));
+        let mut failure: Vec<Option<Failure>> = compiled
+            .iter()
+            .map(|(r, _)| r.as_ref().err().cloned())
+            .collect();
+        let mut kernels: Vec<Option<Loaded>> = Vec::with_capacity(n);
+        for (i, (prepared, _)) in compiled.iter().enumerate() {
+            let loaded = prepared.as_ref().ok().map(|p| match p {
+                Prepared::Wasm(bytes) => {
+                    KernelComponent::load(&self.sandbox, bytes).map(Loaded::Wasm)
+                }
+                Prepared::Native(binary) => {
+                    NativeKernel::new(binary, self.sandbox.limits().clone()).map(Loaded::Native)
+                }
+            });
             kernels.push(match loaded {
                 Some(Ok(k)) => Some(k),
                 Some(Err(f)) => {
@@ -353,7 +472,13 @@ impl Evaluator {
         let mut built: Vec<Option<Built>> = Vec::with_capacity(n);
         for (i, kernel) in kernels.iter().enumerate() {
             built.push(kernel.as_ref().and_then(|k| {
-                match k.build(&self.sandbox, &guest_train, data.dim, metric, &opts.params) {
+                let result = match k {
+                    Loaded::Wasm(k) => {
+                        k.build(&self.sandbox, &guest_train, data.dim, metric, &opts.params)
+                    }
+                    Loaded::Native(k) => k.build(&guest_train, data.dim, data.metric, &opts.params),
+                };
+                match result {
                     Ok(b) => Some(b),
                     Err(f) => {
                         failure[i] = Some(f.during("build"));
@@ -386,7 +511,10 @@ impl Evaluator {
                 let subjects: Vec<Subject<'_>> = standing
                     .iter()
                     .map(|&i| Subject {
-                        kernel: kernels[i].as_ref().expect("standing kernels are loaded"),
+                        runner: kernels[i]
+                            .as_ref()
+                            .expect("standing kernels are loaded")
+                            .runner(),
                         index: &built[i].as_ref().expect("standing kernels are built").index,
                     })
                     .collect();

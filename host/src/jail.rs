@@ -36,7 +36,13 @@ pub struct Jail {
     env: Vec<(String, String)>,
     chdir: String,
     limits: ResourceLimits,
+    /// A compiled seccomp filter (classic BPF) installed before the jailed
+    /// program starts.
+    seccomp: Option<Vec<u8>>,
 }
+
+/// The descriptor bubblewrap reads the seccomp filter from, in the child.
+const SECCOMP_FD: i32 = 10;
 
 impl Jail {
     pub fn new(limits: ResourceLimits) -> Jail {
@@ -45,7 +51,15 @@ impl Jail {
             env: vec![("PATH".into(), "/usr/bin:/bin".into())],
             chdir: "/".into(),
             limits,
+            seccomp: None,
         }
+    }
+
+    /// Installs `filter` (classic BPF, as `seccomp_export_bpf` writes it)
+    /// in the jailed program: system calls outside it are refused.
+    pub fn seccomp(mut self, filter: Vec<u8>) -> Jail {
+        self.seccomp = Some(filter);
+        self
     }
 
     /// Makes host `path` visible, read-only, at `inside`.
@@ -95,14 +109,36 @@ impl Jail {
         for (k, v) in &self.env {
             cmd.args(["--setenv", k, v]);
         }
+        // The filter reaches bubblewrap through a pipe that the child finds
+        // at a fixed descriptor; the pipe's read end lives in the closure,
+        // so it stays open until the command is spawned and dropped.
+        let filter_fd = self.seccomp.as_ref().map(|filter| filter_pipe(filter));
+        if let Some(Ok(_)) = &filter_fd {
+            cmd.args(["--seccomp", &SECCOMP_FD.to_string()]);
+        }
+        let filter_fd = match filter_fd {
+            Some(Err(e)) => {
+                // Without its filter the program must not run: make spawning fail.
+                let message = format!("preparing the seccomp filter: {e}");
+                return failing_command(&message);
+            }
+            Some(Ok(fd)) => Some(fd),
+            None => None,
+        };
         cmd.args(["--setenv", "TMPDIR", "/tmp", "--chdir", &self.chdir, "--"])
             .arg(program)
             .args(args);
         let limits = self.limits;
         // SAFETY: the closure runs in the forked child before exec and calls
-        // only setrlimit, which is async-signal-safe.
+        // only dup2 and setrlimit, which are async-signal-safe.
         unsafe {
             cmd.pre_exec(move || {
+                if let Some(fd) = &filter_fd {
+                    use std::os::fd::AsRawFd;
+                    if libc::dup2(fd.as_raw_fd(), SECCOMP_FD) < 0 {
+                        return Err(std::io::Error::last_os_error());
+                    }
+                }
                 set_limit(libc::RLIMIT_CPU, limits.cpu_seconds)?;
                 set_limit(libc::RLIMIT_AS, limits.address_space)?;
                 set_limit(libc::RLIMIT_FSIZE, limits.file_size)?;
@@ -113,6 +149,35 @@ impl Jail {
         }
         cmd
     }
+}
+
+/// A pipe holding `filter`, ready to be read from its returned end.
+fn filter_pipe(filter: &[u8]) -> std::io::Result<std::os::fd::OwnedFd> {
+    use std::io::Write;
+    use std::os::fd::FromRawFd;
+    let mut fds = [0; 2];
+    // SAFETY: pipe2 fills two fresh descriptors on success.
+    if unsafe { libc::pipe2(fds.as_mut_ptr(), libc::O_CLOEXEC) } != 0 {
+        return Err(std::io::Error::last_os_error());
+    }
+    // SAFETY: both descriptors were just created and are owned here.
+    let (read, write) = unsafe {
+        (
+            std::os::fd::OwnedFd::from_raw_fd(fds[0]),
+            std::fs::File::from_raw_fd(fds[1]),
+        )
+    };
+    // A filter is a few hundred bytes: it fits in the pipe's buffer.
+    let mut write = write;
+    write.write_all(filter)?;
+    drop(write);
+    Ok(read)
+}
+
+/// A command that fails to start, with `message` (a program that cannot
+/// exist), so a jail that cannot be set up never runs unconfined.
+fn failing_command(message: &str) -> Command {
+    Command::new(format!("/nonexistent/anneval-jail-error: {message}"))
 }
 
 fn set_limit(resource: libc::__rlimit_resource_t, value: u64) -> std::io::Result<()> {

@@ -21,6 +21,7 @@ pub mod isolate;
 pub mod jail;
 pub mod measure;
 pub mod metrics;
+pub mod native;
 pub mod paths;
 pub mod process;
 pub mod sandbox;

@@ -21,8 +21,9 @@
 
 use crate::dataset::Dataset;
 use crate::evaluator::Progress;
-use crate::guest::KernelComponent;
+use crate::guest::{KernelComponent, PassOutput};
 use crate::metrics::hits_at_k;
+use crate::native::NativeKernel;
 use crate::sandbox::{Metering, Sandbox};
 use crate::validate::validate_answers;
 use crate::verdict::Failure;
@@ -60,9 +61,18 @@ pub struct Workload<'a> {
     pub k: usize,
 }
 
-/// One kernel in a measurement: the component and its built index.
+/// What runs a kernel's passes.
+#[derive(Clone, Copy)]
+pub enum Runner<'a> {
+    /// A component in the wasmtime sandbox (a fresh instance per pass).
+    Wasm(&'a KernelComponent),
+    /// A native binary in the OS sandbox (a fresh process per pass).
+    Native(&'a NativeKernel),
+}
+
+/// One kernel in a measurement: its runner and its built index.
 pub struct Subject<'a> {
-    pub kernel: &'a KernelComponent,
+    pub runner: Runner<'a>,
     pub index: &'a [u8],
 }
 
@@ -120,18 +130,19 @@ pub fn measure_ef(
     let detail = format!("ef={ef}");
     let on_pass = || progress.step(&detail);
     let mut scorers: Vec<Scorer> = subjects.iter().map(|_| Scorer::default()).collect();
+    let (queries, dim, k) = (work.guest_queries, work.dataset.dim, work.k);
     let pass = |i: usize,
                 metering: Metering,
                 scorer: &mut Scorer|
-     -> Result<crate::guest::PassOutput, (usize, Failure)> {
+     -> Result<PassOutput, (usize, Failure)> {
         let s = &subjects[i];
-        let searcher = s
-            .kernel
-            .restore(sandbox, metering, s.index)
-            .map_err(|f| (i, f))?;
-        let out = searcher
-            .search_batch(sandbox, work.guest_queries, work.dataset.dim, work.k, ef)
-            .map_err(|f| (i, f))?;
+        let out = match s.runner {
+            Runner::Wasm(kernel) => kernel
+                .restore(sandbox, metering, s.index)
+                .and_then(|searcher| searcher.search_batch(sandbox, queries, dim, k, ef)),
+            Runner::Native(kernel) => kernel.pass(s.index, queries, dim, k, ef),
+        }
+        .map_err(|f| (i, f))?;
         scorer.score(work, &out.ids).map_err(|f| (i, f))?;
         Ok(out)
     };
@@ -161,9 +172,13 @@ pub fn measure_ef(
         progress.extend((protocol.runs * subjects.len()) as u64);
     }
 
+    // Instructions are counted by the wasm engine only.
     let mut fuel = vec![None; subjects.len()];
     if protocol.fuel {
         for (i, scorer) in scorers.iter_mut().enumerate() {
+            if !matches!(subjects[i].runner, Runner::Wasm(_)) {
+                continue;
+            }
             let out = pass(i, Metering::Fuel, scorer)?;
             fuel[i] = out.fuel.map(|f| f as f64 / work.dataset.n_test() as f64);
             on_pass();

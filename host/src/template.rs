@@ -27,6 +27,8 @@ pub const FILES: &[TemplateFile] = embed![
     "guest-template/src/lib.rs",
     "guest-template/src/glue.rs",
     "guest-template/src/kernel.rs",
+    "guest-template/src/native.rs",
+    "guest-template/src/native_main.rs",
     "guest-template/src/sdk/mod.rs",
     "guest-template/src/sdk/bytes.rs",
     "guest-template/src/sdk/params.rs",

@@ -101,6 +101,12 @@ impl CandidatePool {
         n
     }
 
+    /// The id of the entry `pop_next` would return, without marking it.
+    #[inline(always)]
+    pub fn peek_next(&self) -> Option<u32> {
+        self.items.get(self.cursor).map(|n| n.id & !EXPANDED)
+    }
+
     /// The entry at rank `i` (0 is the nearest).
     #[inline]
     pub fn get(&self, i: usize) -> Neighbor {
@@ -128,7 +134,9 @@ mod tests {
         assert!(pool.insert(11, 1.0));
         assert!(pool.insert(12, 3.0));
         assert!(!pool.insert(13, 9.0), "a full pool refuses a worse point");
+        assert_eq!(pool.peek_next(), Some(11));
         assert_eq!(pool.pop_next().id, 11);
+        assert_eq!(pool.peek_next(), Some(12));
         assert!(pool.insert(14, 2.0), "a better point displaces the worst");
         let ids: Vec<u32> = pool.iter().map(|n| n.id).collect();
         assert_eq!(ids, vec![11, 14, 12]);

@@ -70,7 +70,8 @@ pub fn run(a: GateArgs) -> Result<ExitCode> {
     let data = a.measure.dataset(&DEFAULTS, &progress)?;
     let opts = a.measure.options(&DEFAULTS, &data)?;
     let evaluator = a.measure.evaluator()?;
-    let mut evals = evaluator.evaluate_together(&candidates, &data, &opts, &progress);
+    let entries = candidates.map(|c| (c, a.measure.engine));
+    let mut evals = evaluator.evaluate_entries(&entries, &data, &opts, &progress);
     progress.finish();
     let candidate = evals.pop().expect("two evaluations");
     let baseline = evals.pop().expect("two evaluations");

@@ -12,7 +12,7 @@ use crate::compile::CompileLimits;
 use crate::dataset::split::{self, QuerySet};
 use crate::dataset::subsample::subsample;
 use crate::dataset::{Dataset, registry};
-use crate::evaluator::{DEFAULT_EFS, Evaluator, ScoreOptions};
+use crate::evaluator::{DEFAULT_EFS, Engine, Evaluator, ScoreOptions};
 use crate::paths;
 use crate::sandbox::Limits;
 
@@ -68,6 +68,10 @@ pub struct MeasureArgs {
     /// Deadline of each restore and search pass, in seconds.
     #[arg(long, value_name = "SECS", default_value_t = 120.0)]
     timeout: f64,
+    /// Run kernels as WebAssembly in the wasmtime sandbox, or compiled for
+    /// this CPU as jailed processes (native; no fuel figures).
+    #[arg(long, default_value = "wasm")]
+    pub engine: Engine,
     /// Skip the instruction-counting pass (no fuel figures).
     #[arg(long)]
     no_fuel: bool,

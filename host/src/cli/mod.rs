@@ -3,6 +3,7 @@
 //! failed), 2 for usage and internal errors.
 
 mod args;
+mod confirm;
 mod datasets;
 mod gate;
 mod measure_args;
@@ -32,6 +33,9 @@ enum Command {
     /// Score a baseline and a candidate in one interleaved run; pass when
     /// the candidate is shown faster (exit 0), fail otherwise (exit 1).
     Gate(gate::GateArgs),
+    /// Score candidates on both engines (wasm and native) in one run and
+    /// show how faithfully the sandbox ranks them.
+    Confirm(confirm::ConfirmArgs),
     /// List, make, fetch, import and inspect datasets.
     #[command(subcommand)]
     Datasets(datasets::DatasetsCommand),
@@ -41,10 +45,18 @@ enum Command {
 const USAGE: u8 = 2;
 
 pub fn main() -> ExitCode {
+    // Like any Unix filter, end quietly when the reader of our output goes
+    // away (`anneval datasets list | head`), instead of failing to print.
+    // SAFETY: restoring the default disposition of SIGPIPE before any thread
+    // starts.
+    unsafe {
+        libc::signal(libc::SIGPIPE, libc::SIG_DFL);
+    }
     let cli = Cli::parse();
     let result = match cli.command {
         Command::Score(args) => score::run(args),
         Command::Gate(args) => gate::run(args),
+        Command::Confirm(args) => confirm::run(args),
         Command::Datasets(command) => datasets::run(command),
     };
     match result {

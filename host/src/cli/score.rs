@@ -42,7 +42,7 @@ pub fn run(a: ScoreArgs) -> Result<ExitCode> {
     let data = a.measure.dataset(&DEFAULTS, &progress)?;
     let opts = a.measure.options(&DEFAULTS, &data)?;
     let evaluator = a.measure.evaluator()?;
-    let eval = evaluator.evaluate(&candidate, &data, &opts, &progress);
+    let eval = evaluator.evaluate_on(&candidate, a.measure.engine, &data, &opts, &progress);
     progress.finish();
     if !a.measure.quiet {
         print!("{}", export::table::render(&eval));

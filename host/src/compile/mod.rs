@@ -59,6 +59,26 @@ impl Default for CompileLimits {
     }
 }
 
+/// A natively compiled candidate.
+#[derive(Clone, Debug)]
+pub struct CompiledNative {
+    pub binary: PathBuf,
+    pub digest: String,
+    pub cached: bool,
+    pub seconds: f64,
+}
+
+/// What makes a `target-cpu=native` build differ from machine to machine:
+/// the CPU's model and feature flags.
+fn cpu_identity() -> String {
+    let info = std::fs::read_to_string("/proc/cpuinfo").unwrap_or_default();
+    info.lines()
+        .filter(|l| l.starts_with("model name") || l.starts_with("flags"))
+        .take(2)
+        .collect::<Vec<_>>()
+        .join("\n")
+}
+
 /// A compiled candidate.
 #[derive(Clone, Debug)]
 pub struct Compiled {
@@ -103,9 +123,9 @@ impl Compiler {
         template::hex(&h.finalize())
     }
 
-    /// Compiles `source` (the text of a `kernel.rs`) to a component.
-    pub fn compile(&self, source: &str) -> Result<Compiled, Failure> {
-        let start = Instant::now();
+    /// Refuses, before any compiler runs, sources over the size limit and
+    /// (unless turned off) what the policy forbids.
+    fn admit(&self, source: &str) -> Result<(), Failure> {
         if source.len() > self.limits.max_source {
             return Err(Failure::rejected(format!(
                 "the kernel source is {} bytes; the limit is {}",
@@ -118,6 +138,13 @@ impl Compiler {
         {
             return Err(Failure::rejected(violation.to_string()));
         }
+        Ok(())
+    }
+
+    /// Compiles `source` (the text of a `kernel.rs`) to a component.
+    pub fn compile(&self, source: &str) -> Result<Compiled, Failure> {
+        let start = Instant::now();
+        self.admit(source)?;
         let digest = self.digest(source);
         let cached_path = self
             .cache_dir
@@ -131,7 +158,9 @@ impl Compiler {
                 seconds: start.elapsed().as_secs_f64(),
             });
         }
-        let core = self.compile_core(source)?;
+        let core = self.run_compiler(source, "kernel.wasm", |t, work, limits| {
+            t.wasm_command(work, limits)
+        })?;
         let component = wit_component::ComponentEncoder::default()
             .module(&core)
             .and_then(|enc| enc.validate(true).encode())
@@ -149,8 +178,49 @@ impl Compiler {
         })
     }
 
-    /// One jailed rustc run in a fresh work directory; returns the module.
-    fn compile_core(&self, source: &str) -> Result<Vec<u8>, Failure> {
+    /// Compiles `source` as the native runner for this CPU (see
+    /// `guest-template/src/native_main.rs`); returns the cached binary's path.
+    pub fn compile_native(&self, source: &str) -> Result<CompiledNative, Failure> {
+        let start = Instant::now();
+        self.admit(source)?;
+        let digest = {
+            let mut h = Sha256::new();
+            h.update(b"anneval-native-v1\0");
+            h.update(self.toolchain.fingerprint());
+            h.update(toolchain::NATIVE_FLAGS.join(" "));
+            h.update(cpu_identity());
+            h.update([0]);
+            h.update(source);
+            template::hex(&h.finalize())
+        };
+        let binary = self.cache_dir.join("native").join(&digest);
+        let cached = binary.exists();
+        if !cached {
+            let bytes = self.run_compiler(source, "kernel-native", |t, work, limits| {
+                t.native_command(work, limits)
+            })?;
+            write_atomic(&binary, &bytes).map_err(Failure::internal_from)?;
+            use std::os::unix::fs::PermissionsExt;
+            std::fs::set_permissions(&binary, std::fs::Permissions::from_mode(0o555))
+                .context("making the native kernel executable")
+                .map_err(Failure::internal_from)?;
+        }
+        Ok(CompiledNative {
+            binary,
+            digest,
+            cached,
+            seconds: start.elapsed().as_secs_f64(),
+        })
+    }
+
+    /// One jailed compiler run in a fresh work directory; returns the file
+    /// it wrote as `output`.
+    fn run_compiler(
+        &self,
+        source: &str,
+        output: &str,
+        command: impl FnOnce(&Toolchain, &Path, ResourceLimits) -> std::process::Command,
+    ) -> Result<Vec<u8>, Failure> {
         let work_root = self.cache_dir.join("work");
         ensure_dir(&work_root).map_err(Failure::internal_from)?;
         let work = tempfile::tempdir_in(&work_root)
@@ -163,7 +233,7 @@ impl Compiler {
             file_size: self.limits.max_output,
             open_files: 256,
         };
-        let mut cmd = self.toolchain.wasm_command(work.path(), limits);
+        let mut cmd = command(&self.toolchain, work.path(), limits);
         let done = run_bounded(
             &mut cmd,
             self.limits.timeout,
@@ -191,7 +261,7 @@ impl Compiler {
                 text
             }));
         }
-        let output = work.path().join("kernel.wasm");
+        let output = work.path().join(output);
         std::fs::read(&output)
             .with_context(|| format!("reading compiler output {}", output.display()))
             .map_err(Failure::internal_from)

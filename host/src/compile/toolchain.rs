@@ -35,6 +35,16 @@ pub const WASM_FLAGS: &[&str] = &[
     "-Cstrip=debuginfo",
 ];
 
+/// Flags of the native runner: the CPU's own features (AVX2 and FMA where
+/// present), one codegen unit, and static linking.
+pub const NATIVE_FLAGS: &[&str] = &[
+    "-Copt-level=3",
+    "-Ctarget-cpu=native",
+    "-Ccodegen-units=1",
+    "-Cdebuginfo=0",
+    "-Ctarget-feature=+crt-static",
+];
+
 /// Bumped when the way dependencies are prepared changes.
 const PREPARATION: &str = "2";
 
@@ -148,6 +158,45 @@ impl Toolchain {
             .env("CARGO_PKG_NAME", "anneval-guest")
             .chdir(&crate_dir)
             .command(&format!("{JAIL_SYSROOT}/bin/rustc"), &args)
+    }
+
+    /// The jailed `rustc` command that compiles the template written in
+    /// `work` as the native runner (`src/native_main.rs`) for this CPU, to
+    /// `work/kernel-native`: statically linked, so it needs nothing of the
+    /// host's filesystem when it runs.
+    pub fn native_command(&self, work: &Path, limits: ResourceLimits) -> Command {
+        let crate_dir = format!("{JAIL_WORK}/{}", template::CRATE_DIR);
+        let mut args: Vec<String> = [
+            "--crate-name",
+            "anneval_native",
+            "--edition",
+            "2024",
+            "--crate-type",
+            "bin",
+            "--error-format",
+            "human",
+            "--color",
+            "never",
+        ]
+        .iter()
+        .map(|s| s.to_string())
+        .collect();
+        args.extend(NATIVE_FLAGS.iter().map(|s| s.to_string()));
+        args.extend([
+            "src/native_main.rs".into(),
+            "-o".into(),
+            format!("{JAIL_WORK}/kernel-native"),
+        ]);
+        let mut jail = Jail::new(limits)
+            .ro(&self.sysroot, JAIL_SYSROOT)
+            .rw(work, JAIL_WORK)
+            .chdir(&crate_dir);
+        // Debian reaches the system linker (`cc`) through /etc/alternatives.
+        let alternatives = Path::new("/etc/alternatives");
+        if alternatives.is_dir() {
+            jail = jail.ro(alternatives, "/etc/alternatives");
+        }
+        jail.command(&format!("{JAIL_SYSROOT}/bin/rustc"), &args)
     }
 
     /// Host paths that must never appear in what a candidate is shown.
