@@ -21,9 +21,8 @@ pub(crate) fn log(message: &str) {
 fn install_panic_hook() {
     static HOOK: Once = Once::new();
     HOOK.call_once(|| {
-        std::panic::set_hook(Box::new(|info| {
-            log(&format!("panicked at {info}"));
-        }));
+        // The hook's text reads "panicked at <file>:<line>:<col>:\n<message>".
+        std::panic::set_hook(Box::new(|info| log(&info.to_string())));
     });
 }
 

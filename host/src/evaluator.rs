@@ -141,6 +141,8 @@ pub struct ScoreOptions {
     pub max_spread: f64,
     /// How many times a too-spread ef is measured again.
     pub retries: usize,
+    /// When the whole evaluation must be over (verdict `timeout` after it).
+    pub deadline: Option<Instant>,
 }
 
 impl Default for ScoreOptions {
@@ -155,6 +157,7 @@ impl Default for ScoreOptions {
             fuel: protocol.fuel,
             max_spread: protocol.max_spread,
             retries: protocol.retries,
+            deadline: None,
         }
     }
 }
@@ -168,6 +171,7 @@ impl ScoreOptions {
             max_spread: self.max_spread,
             retries: self.retries,
             fuel: self.fuel,
+            deadline: self.deadline,
         }
     }
 
@@ -472,6 +476,10 @@ impl Evaluator {
         let mut built: Vec<Option<Built>> = Vec::with_capacity(n);
         for (i, kernel) in kernels.iter().enumerate() {
             built.push(kernel.as_ref().and_then(|k| {
+                if let Err(f) = measure::within_deadline(opts.deadline) {
+                    failure[i] = Some(f.during("build"));
+                    return None;
+                }
                 let result = match k {
                     Loaded::Wasm(k) => {
                         k.build(&self.sandbox, &guest_train, data.dim, metric, &opts.params)

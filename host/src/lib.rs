@@ -25,6 +25,7 @@ pub mod native;
 pub mod paths;
 pub mod process;
 pub mod sandbox;
+pub mod serve;
 pub mod stats;
 pub mod template;
 pub mod validate;

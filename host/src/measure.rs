@@ -19,6 +19,8 @@
 //! of the replicates is the reward's coefficient of variation, and the
 //! replicates are what the gate compares, pairwise, between two kernels.
 
+use std::time::Instant;
+
 use crate::dataset::Dataset;
 use crate::evaluator::Progress;
 use crate::guest::{KernelComponent, PassOutput};
@@ -39,6 +41,8 @@ pub struct Protocol {
     pub retries: usize,
     /// Whether to run the fuel-metering pass.
     pub fuel: bool,
+    /// When the whole evaluation must be over.
+    pub deadline: Option<Instant>,
 }
 
 impl Default for Protocol {
@@ -49,6 +53,7 @@ impl Default for Protocol {
             max_spread: 0.10,
             retries: 2,
             fuel: true,
+            deadline: None,
         }
     }
 }
@@ -105,6 +110,17 @@ impl EfMeasurement {
     }
 }
 
+/// A `timeout` failure once `deadline` has passed.
+pub fn within_deadline(deadline: Option<Instant>) -> Result<(), Failure> {
+    match deadline {
+        Some(d) if Instant::now() >= d => Err(Failure::new(
+            crate::verdict::Verdict::Timeout,
+            "the evaluation did not finish within its time budget",
+        )),
+        _ => Ok(()),
+    }
+}
+
 /// (best − worst) / best of pass times.
 pub fn spread(seconds: &[f64]) -> f64 {
     let best = seconds.iter().copied().fold(f64::INFINITY, f64::min);
@@ -135,6 +151,7 @@ pub fn measure_ef(
                 metering: Metering,
                 scorer: &mut Scorer|
      -> Result<PassOutput, (usize, Failure)> {
+        within_deadline(protocol.deadline).map_err(|f| (i, f))?;
         let s = &subjects[i];
         let out = match s.runner {
             Runner::Wasm(kernel) => kernel

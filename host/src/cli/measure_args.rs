@@ -125,6 +125,7 @@ impl MeasureArgs {
             fuel: !self.no_fuel,
             max_spread: self.max_spread,
             retries: self.retries,
+            deadline: None,
         };
         opts.check(data).map_err(|e| anyhow!(e))?;
         Ok(opts)

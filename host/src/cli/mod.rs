@@ -9,6 +9,7 @@ mod gate;
 mod measure_args;
 mod progress;
 mod score;
+mod serve;
 
 use std::process::ExitCode;
 
@@ -36,6 +37,9 @@ enum Command {
     /// Score candidates on both engines (wasm and native) in one run and
     /// show how faithfully the sandbox ranks them.
     Confirm(confirm::ConfirmArgs),
+    /// The reward service for RL trainers: HTTP on loopback, a worker per
+    /// core, a durable ledger.
+    Serve(serve::ServeArgs),
     /// List, make, fetch, import and inspect datasets.
     #[command(subcommand)]
     Datasets(datasets::DatasetsCommand),
@@ -57,6 +61,7 @@ pub fn main() -> ExitCode {
         Command::Score(args) => score::run(args),
         Command::Gate(args) => gate::run(args),
         Command::Confirm(args) => confirm::run(args),
+        Command::Serve(args) => serve::run(args),
         Command::Datasets(command) => datasets::run(command),
     };
     match result {

@@ -1,0 +1,505 @@
+//! `anneval serve`: every endpoint and error, backpressure, a bounded load
+//! test on loopback, a crash (kill -9) and restart, graceful shutdown, and
+//! the Python client against the live service. Run with `--nocapture` for
+//! the load and crash figures.
+
+mod common;
+
+use std::io::{BufRead, BufReader};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::mpsc;
+use std::time::{Duration, Instant};
+
+use serde_json::{Value, json};
+
+/// A running `anneval serve` on a free loopback port.
+struct Server {
+    child: Child,
+    url: String,
+}
+
+impl Server {
+    fn start(db: &Path, args: &[&str]) -> Server {
+        let mut child = Command::new(env!("CARGO_BIN_EXE_anneval"))
+            .args(["serve", "--addr", "127.0.0.1:0", "--db"])
+            .arg(db)
+            .args(args)
+            .env("ANNEVAL_CACHE", common::cache_dir())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        let stderr = child.stderr.take().unwrap();
+        let (tx, rx) = mpsc::channel();
+        std::thread::spawn(move || {
+            for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+                if let Some(rest) = line.split("listening on ").nth(1) {
+                    let _ = tx.send(rest.split_whitespace().next().unwrap_or("").to_string());
+                }
+            }
+        });
+        let url = rx
+            .recv_timeout(Duration::from_secs(120))
+            .expect("the server started");
+        Server { child, url }
+    }
+
+    fn pid(&self) -> i32 {
+        self.child.id() as i32
+    }
+
+    fn resident_kib(&self) -> u64 {
+        let status = std::fs::read_to_string(format!("/proc/{}/status", self.pid())).unwrap();
+        let line = status.lines().find(|l| l.starts_with("VmRSS:")).unwrap();
+        line.split_whitespace().nth(1).unwrap().parse().unwrap()
+    }
+
+    fn signal(&self, signal: i32) {
+        // SAFETY: signalling our own child process.
+        unsafe { libc::kill(self.pid(), signal) };
+    }
+
+    fn wait_exit(&mut self, within: Duration) -> bool {
+        let start = Instant::now();
+        while start.elapsed() < within {
+            if self.child.try_wait().unwrap().is_some() {
+                return true;
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        false
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn agent() -> ureq::Agent {
+    ureq::Agent::config_builder()
+        .http_status_as_error(false)
+        .timeout_global(Some(Duration::from_secs(600)))
+        .build()
+        .into()
+}
+
+/// (status, Retry-After, body as JSON or text).
+fn call(method: &str, url: &str, body: Option<&str>) -> (u16, Option<String>, Value) {
+    let agent = agent();
+    let response = match (method, body) {
+        ("POST", Some(b)) => agent
+            .post(url)
+            .header("content-type", "application/json")
+            .send(b),
+        _ => agent.get(url).call(),
+    };
+    let mut response = response.unwrap_or_else(|e| panic!("{method} {url}: {e}"));
+    let status = response.status().as_u16();
+    let retry = response
+        .headers()
+        .get("retry-after")
+        .map(|v| v.to_str().unwrap().to_string());
+    let text = response.body_mut().read_to_string().unwrap();
+    let value = serde_json::from_str(&text).unwrap_or(Value::String(text));
+    (status, retry, value)
+}
+
+fn post(server: &Server, path: &str, body: &Value) -> (u16, Option<String>, Value) {
+    call(
+        "POST",
+        &format!("{}{path}", server.url),
+        Some(&body.to_string()),
+    )
+}
+
+fn get(server: &Server, path: &str) -> (u16, Value) {
+    let (s, _, v) = call("GET", &format!("{}{path}", server.url), None);
+    (s, v)
+}
+
+/// Quick options: the small set, two efs, one pass.
+fn quick() -> Value {
+    json!({"ef": [10, 40], "runs": 1, "fuel": false, "max_queries": 100})
+}
+
+fn with(mut base: Value, extra: Value) -> Value {
+    for (k, v) in extra.as_object().unwrap() {
+        base[k] = v.clone();
+    }
+    base
+}
+
+fn brute() -> String {
+    std::fs::read_to_string(common::repo_root().join("guest-template/variants/brute_force.rs"))
+        .unwrap()
+}
+
+/// A request that keeps a worker busy for a few seconds.
+fn slow(tag: usize) -> Value {
+    json!({
+        "candidate": {"source": brute()},
+        "ef": [1, 2, 3, 4, 5, 6, 7, 8, 9, 10],
+        "runs": 5,
+        "fuel": false,
+        "params": {"tag": tag.to_string()},
+        "wait": false,
+    })
+}
+
+fn wait_for_status(server: &Server, id: &str, want: &str, within: Duration) -> Value {
+    let start = Instant::now();
+    loop {
+        let (status, entry) = get(server, &format!("/v1/evaluations/{id}"));
+        assert_eq!(status, 200, "{entry}");
+        if entry["status"] == want {
+            return entry;
+        }
+        assert!(
+            start.elapsed() < within,
+            "{id} is {} after {within:?}, not {want}",
+            entry["status"]
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+#[test]
+fn every_endpoint_and_every_error() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = Server::start(&dir.path().join("ledger.sqlite"), &["--max-body", "200000"]);
+
+    let (status, health) = get(&server, "/healthz");
+    assert_eq!((status, health["status"].as_str()), (200, Some("ok")));
+    let (_, sets) = get(&server, "/v1/datasets");
+    let xs = sets["datasets"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|d| d["name"] == "random-xs-20-euclidean")
+        .unwrap();
+    assert_eq!(xs["available"], true);
+
+    // Scoring, then the same request again from the ledger.
+    let request = with(quick(), json!({"candidate": {"reference": true}}));
+    let (status, _, first) = post(&server, "/v1/score", &request);
+    assert_eq!(status, 200, "{first}");
+    assert_eq!(
+        (first["verdict"].as_str(), first["cached"].as_bool()),
+        (Some("ok"), Some(false))
+    );
+    assert!(first["reward"].as_f64().unwrap() > 0.0);
+    let (_, _, again) = post(&server, "/v1/score", &request);
+    assert_eq!(again["cached"], true);
+    assert_eq!(again["id"], first["id"]);
+    assert_eq!(again["reward"], first["reward"]);
+    let (status, entry) = get(
+        &server,
+        &format!("/v1/evaluations/{}", first["id"].as_str().unwrap()),
+    );
+    assert_eq!((status, entry["status"].as_str()), (200, Some("done")));
+    assert_eq!(entry["result"]["reward"], first["reward"]);
+
+    // A group, measured with the reference in the same run.
+    let batch = with(
+        quick(),
+        json!({"candidates": [{"reference": true}, {"source": brute()}, {"source": "not rust"}]}),
+    );
+    let (status, _, group) = post(&server, "/v1/score/batch", &batch);
+    assert_eq!(status, 200, "{group}");
+    let results = group["results"].as_array().unwrap();
+    assert_eq!(results.len(), 3);
+    let same = results[0]["normalized_reward"].as_f64().unwrap();
+    assert!(
+        (0.5..2.0).contains(&same),
+        "the reference against itself: {same}"
+    );
+    assert!(
+        results[1]["normalized_reward"].as_f64().unwrap() < 0.5,
+        "a scan is far slower"
+    );
+    assert_eq!(results[2]["verdict"], "compile_error");
+    assert_eq!(group["reference"]["verdict"], "ok");
+
+    // Not waiting: 202 with an id, then the result by id.
+    let (status, _, queued) = post(
+        &server,
+        "/v1/score",
+        &with(request.clone(), json!({"wait": false, "k": 5})),
+    );
+    assert_eq!((status, queued["status"].as_str()), (202, Some("queued")));
+    let done = wait_for_status(
+        &server,
+        queued["id"].as_str().unwrap(),
+        "done",
+        Duration::from_secs(60),
+    );
+    assert_eq!(done["result"]["verdict"], "ok");
+
+    let (_, metrics) = get(&server, "/metrics");
+    let metrics = metrics.as_str().unwrap().to_string();
+    for line in [
+        "anneval_queue_depth 0",
+        "anneval_cache_hits_total 1",
+        "anneval_evaluations_total{verdict=\"ok\"}",
+    ] {
+        assert!(metrics.contains(line), "{line} missing from\n{metrics}");
+    }
+
+    // Errors, each with a message.
+    let errors: Vec<(&str, String, u16, &str)> = vec![
+        ("/v1/score", "{not json".into(), 400, "not valid JSON"),
+        (
+            "/v1/score",
+            json!({"candidate": {"reference": true}, "efs": [1]}).to_string(),
+            400,
+            "unknown field \"efs\"",
+        ),
+        (
+            "/v1/score",
+            json!({"candidate": {"reference": true}, "dataset": "nope"}).to_string(),
+            400,
+            "unknown dataset",
+        ),
+        (
+            "/v1/score",
+            json!({"candidate": {"reference": true}, "dataset": "sift-128-euclidean"}).to_string(),
+            400,
+            "not on this server",
+        ),
+        (
+            "/v1/score",
+            json!({"candidate": {}}).to_string(),
+            400,
+            "exactly one",
+        ),
+        (
+            "/v1/score",
+            json!({"candidate": {"source": "x".repeat(300_000)}}).to_string(),
+            413,
+            "",
+        ),
+        (
+            "/v1/score/batch",
+            json!({"candidates": []}).to_string(),
+            400,
+            "1 to 64",
+        ),
+        (
+            "/v1/score",
+            json!({"candidate": {"reference": true}, "k": 500}).to_string(),
+            400,
+            "ground truth of depth",
+        ),
+    ];
+    for (path, body, want, says) in errors {
+        let (status, _, answer) = call("POST", &format!("{}{path}", server.url), Some(&body));
+        assert_eq!(status, want, "{}: {answer}", &body[..body.len().min(80)]);
+        let message = answer["error"]
+            .as_str()
+            .map_or_else(|| answer.to_string(), str::to_string);
+        assert!(message.contains(says), "{message}");
+    }
+    let (status, missing) = get(&server, "/v1/evaluations/0000");
+    assert_eq!(status, 404, "{missing}");
+}
+
+#[test]
+fn a_full_queue_answers_429_with_retry_after() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = Server::start(
+        &dir.path().join("ledger.sqlite"),
+        &["--workers", "1", "--queue", "1"],
+    );
+    let answers: Vec<(u16, Option<String>)> = (0..4)
+        .map(|i| {
+            let (status, retry, _) = post(&server, "/v1/score", &slow(i));
+            (status, retry)
+        })
+        .collect();
+    // One running, one queued, the rest refused.
+    assert_eq!(
+        answers.iter().filter(|(s, _)| *s == 202).count(),
+        2,
+        "{answers:?}"
+    );
+    let refused: Vec<_> = answers.iter().filter(|(s, _)| *s == 429).collect();
+    assert_eq!(refused.len(), 2, "{answers:?}");
+    for (_, retry) in refused {
+        let seconds: u64 = retry.as_deref().expect("Retry-After").parse().unwrap();
+        assert!((1..=300).contains(&seconds));
+    }
+}
+
+#[test]
+fn bounded_load_loses_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = Server::start(
+        &dir.path().join("ledger.sqlite"),
+        &["--workers", "2", "--queue", "4"],
+    );
+    // Warm the compile cache so the load measures the service.
+    post(
+        &server,
+        "/v1/score",
+        &with(quick(), json!({"candidate": {"reference": true}})),
+    );
+    let rss_before = server.resident_kib();
+    let (clients, each) = (8, 4);
+    let start = Instant::now();
+    let outcomes: Vec<(u16, f64)> = std::thread::scope(|s| {
+        let handles: Vec<_> = (0..clients)
+            .map(|c| {
+                let server = &server;
+                s.spawn(move || {
+                    (0..each)
+                        .map(|r| {
+                            let body = with(quick(), json!({"candidate": {"reference": true}, "params": {"seed": (c * 100 + r).to_string()}}));
+                            let t = Instant::now();
+                            let (status, _, answer) = post(server, "/v1/score", &body);
+                            if status == 200 {
+                                assert_eq!(answer["verdict"], "ok", "{answer}");
+                            }
+                            (status, t.elapsed().as_secs_f64())
+                        })
+                        .collect::<Vec<_>>()
+                })
+            })
+            .collect();
+        handles
+            .into_iter()
+            .flat_map(|h| h.join().unwrap())
+            .collect()
+    });
+    let elapsed = start.elapsed().as_secs_f64();
+    let ok = outcomes.iter().filter(|(s, _)| *s == 200).count();
+    let refused = outcomes.iter().filter(|(s, _)| *s == 429).count();
+    let mut latencies: Vec<f64> = outcomes
+        .iter()
+        .filter(|(s, _)| *s == 200)
+        .map(|(_, t)| *t)
+        .collect();
+    latencies.sort_by(f64::total_cmp);
+    let rss_after = server.resident_kib();
+    println!(
+        "load: {} requests from {clients} clients: {ok} answered, {refused} refused (429), 0 lost; \
+         {:.0} answered per minute; latency p50 {:.2} s, p99 {:.2} s; server memory {} -> {} MiB",
+        outcomes.len(),
+        ok as f64 / elapsed * 60.0,
+        latencies[latencies.len() / 2],
+        latencies[(latencies.len() * 99 / 100).min(latencies.len() - 1)],
+        rss_before / 1024,
+        rss_after / 1024
+    );
+    assert_eq!(
+        ok + refused,
+        clients * each,
+        "every request got a result or a 429"
+    );
+    assert!(
+        ok > 0 && refused > 0,
+        "the load both ran and hit the queue's bound"
+    );
+    assert!(
+        rss_after < rss_before + 300 * 1024,
+        "memory grew from {rss_before} to {rss_after} KiB"
+    );
+}
+
+#[test]
+fn a_killed_service_restarts_with_results_intact_and_running_work_interrupted() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("ledger.sqlite");
+    let (done_id, done_reward, slow_id);
+    {
+        let server = Server::start(&db, &["--workers", "1"]);
+        let (_, _, done) = post(
+            &server,
+            "/v1/score",
+            &with(quick(), json!({"candidate": {"source": brute()}})),
+        );
+        done_id = done["id"].as_str().unwrap().to_string();
+        done_reward = done["reward"].clone();
+        let (status, _, queued) = post(&server, "/v1/score", &slow(99));
+        assert_eq!(status, 202);
+        slow_id = queued["id"].as_str().unwrap().to_string();
+        wait_for_status(&server, &slow_id, "running", Duration::from_secs(30));
+        server.signal(libc::SIGKILL);
+    }
+    let server = Server::start(&db, &["--workers", "1"]);
+    let (_, kept) = get(&server, &format!("/v1/evaluations/{done_id}"));
+    assert_eq!(kept["status"], "done");
+    assert_eq!(kept["result"]["reward"], done_reward);
+    let (_, lost) = get(&server, &format!("/v1/evaluations/{slow_id}"));
+    assert_eq!(lost["status"], "interrupted", "{lost}");
+    // The interrupted request can be submitted again and runs.
+    let (status, _, again) = post(&server, "/v1/score", &lost["request"]);
+    assert_eq!(status, 202, "{again}");
+    println!(
+        "crash: a completed result survived kill -9; the running evaluation came back as interrupted and was resubmitted"
+    );
+}
+
+#[test]
+fn shutdown_finishes_running_work_and_records_queued_work() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("ledger.sqlite");
+    let (running, queued);
+    {
+        let mut server = Server::start(&db, &["--workers", "1", "--grace", "60"]);
+        let (_, _, a) = post(&server, "/v1/score", &slow(1));
+        let (_, _, b) = post(&server, "/v1/score", &slow(2));
+        running = a["id"].as_str().unwrap().to_string();
+        queued = b["id"].as_str().unwrap().to_string();
+        wait_for_status(&server, &running, "running", Duration::from_secs(30));
+        server.signal(libc::SIGTERM);
+        assert!(
+            server.wait_exit(Duration::from_secs(90)),
+            "the service stopped"
+        );
+    }
+    let server = Server::start(&db, &[]);
+    let (_, a) = get(&server, &format!("/v1/evaluations/{running}"));
+    assert_eq!(a["status"], "done", "the running evaluation finished: {a}");
+    assert_eq!(a["result"]["verdict"], "ok");
+    let (_, b) = get(&server, &format!("/v1/evaluations/{queued}"));
+    assert_eq!(b["status"], "interrupted", "{b}");
+}
+
+#[test]
+fn the_python_client_scores_against_the_live_service() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = Server::start(&dir.path().join("ledger.sqlite"), &[]);
+    let script: PathBuf = common::repo_root().join("scripts/anneval_client_test.py");
+    let out = Command::new("python3")
+        .arg(&script)
+        .env("ANNEVAL_URL", &server.url)
+        .output()
+        .expect("python3");
+    let report = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{report}");
+    assert!(
+        report.contains("OK") && !report.contains("skipped"),
+        "{report}"
+    );
+}
+
+#[test]
+fn the_openapi_file_documents_every_route() {
+    let spec = std::fs::read_to_string(common::repo_root().join("openapi.yaml")).unwrap();
+    let documented: Vec<&str> = spec
+        .lines()
+        .filter_map(|l| l.strip_prefix("  /").and_then(|p| p.strip_suffix(':')))
+        .collect();
+    let served = [
+        "v1/score",
+        "v1/score/batch",
+        "v1/evaluations/{id}",
+        "v1/datasets",
+        "healthz",
+        "metrics",
+    ];
+    assert_eq!(documented, served);
+}
