@@ -53,8 +53,11 @@ pub fn in_child<T>(
         );
     }
     if pid == 0 {
-        // The child: do the work, report, and leave without running any of
-        // the parent's destructors or exit handlers.
+        // The child: let go of every descriptor it inherited but its pipe
+        // (another thread's open files, and the locks on them, must not
+        // live on in the child), do the work, report, and leave without
+        // running any of the parent's destructors or exit handlers.
+        close_inherited(fds[1]);
         // SAFETY: the write end belongs to this process alone from here.
         let pipe = unsafe { File::from_raw_fd(fds[1]) };
         let mut out = BufWriter::with_capacity(1 << 20, pipe);
@@ -154,6 +157,29 @@ impl Write for MarkOk<'_> {
 
     fn flush(&mut self) -> std::io::Result<()> {
         self.out.flush()
+    }
+}
+
+/// Closes every descriptor from 3 up but `keep`.
+fn close_inherited(keep: i32) {
+    let keep = keep as libc::c_uint;
+    // SAFETY: close_range on descriptor ranges of this (child) process; none
+    // of the closed descriptors is used by the child afterwards.
+    unsafe {
+        if keep > 3 {
+            libc::syscall(
+                libc::SYS_close_range,
+                3 as libc::c_uint,
+                keep - 1,
+                0 as libc::c_uint,
+            );
+        }
+        libc::syscall(
+            libc::SYS_close_range,
+            keep + 1,
+            libc::c_uint::MAX,
+            0 as libc::c_uint,
+        );
     }
 }
 

@@ -119,24 +119,8 @@ impl Toolchain {
     /// `work/kernel.wasm`. Only what is passed here exists for the compiler.
     pub fn wasm_command(&self, work: &Path, limits: ResourceLimits) -> Command {
         let crate_dir = format!("{JAIL_WORK}/{}", template::CRATE_DIR);
-        let mut args: Vec<String> = [
-            "--crate-name",
-            "anneval_guest",
-            "--edition",
-            "2024",
-            "--crate-type",
-            "cdylib",
-            "--target",
-            WASM_TARGET,
-            "--error-format",
-            "human",
-            "--color",
-            "never",
-        ]
-        .iter()
-        .map(|s| s.to_string())
-        .collect();
-        args.extend(WASM_FLAGS.iter().map(|s| s.to_string()));
+        let mut args = rustc_args("anneval_guest", "cdylib", WASM_FLAGS);
+        args.extend(["--target".into(), WASM_TARGET.into()]);
         for deps in [format!("{WASM_TARGET}/release/deps"), "release/deps".into()] {
             args.push("-L".into());
             args.push(format!("dependency={JAIL_TARGET}/{deps}"));
@@ -166,22 +150,7 @@ impl Toolchain {
     /// host's filesystem when it runs.
     pub fn native_command(&self, work: &Path, limits: ResourceLimits) -> Command {
         let crate_dir = format!("{JAIL_WORK}/{}", template::CRATE_DIR);
-        let mut args: Vec<String> = [
-            "--crate-name",
-            "anneval_native",
-            "--edition",
-            "2024",
-            "--crate-type",
-            "bin",
-            "--error-format",
-            "human",
-            "--color",
-            "never",
-        ]
-        .iter()
-        .map(|s| s.to_string())
-        .collect();
-        args.extend(NATIVE_FLAGS.iter().map(|s| s.to_string()));
+        let mut args = rustc_args("anneval_native", "bin", NATIVE_FLAGS);
         args.extend([
             "src/native_main.rs".into(),
             "-o".into(),
@@ -210,6 +179,24 @@ impl Toolchain {
         }
         paths
     }
+}
+
+/// The arguments every candidate compile starts with.
+fn rustc_args(crate_name: &str, crate_type: &str, flags: &[&str]) -> Vec<String> {
+    let mut args: Vec<String> = [
+        "--crate-name",
+        crate_name,
+        "--edition",
+        "2024",
+        "--crate-type",
+        crate_type,
+    ]
+    .iter()
+    .chain(&["--error-format", "human", "--color", "never"])
+    .map(|s| s.to_string())
+    .collect();
+    args.extend(flags.iter().map(|s| s.to_string()));
+    args
 }
 
 fn read_record(path: &Path) -> Option<Toolchain> {

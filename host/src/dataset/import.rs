@@ -9,7 +9,6 @@ use std::path::Path;
 
 use anyhow::{Context, Result, bail};
 
-use super::split::QuerySet;
 use super::{Dataset, Metric, ground_truth, synthetic::GT_DEPTH};
 
 /// Where Debian's `dataset-fashion-mnist` installs the idx files.
@@ -34,17 +33,14 @@ pub fn fashion_mnist(dir: &Path, progress: &(dyn Fn(usize) + Sync)) -> Result<Da
         bail!("fashion-mnist: train images have {dim} pixels but test images have {test_dim}");
     }
     let gt = ground_truth::compute(&train, &test, dim, Metric::Euclidean, GT_DEPTH, progress);
-    let data = Dataset {
-        name: "fashion-mnist-784-euclidean".into(),
-        metric: Metric::Euclidean,
+    let data = Dataset::with_truth(
+        "fashion-mnist-784-euclidean",
+        Metric::Euclidean,
         dim,
         train,
         test,
-        neighbors: gt.neighbors,
-        distances: gt.distances,
-        gt_k: gt.k,
-        queries: QuerySet::All,
-    };
+        gt,
+    );
     data.validate()
         .map_err(|e| anyhow::anyhow!("fashion-mnist: {e}"))?;
     Ok(data)

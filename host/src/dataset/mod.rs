@@ -110,6 +110,28 @@ pub struct DatasetInfo {
 }
 
 impl Dataset {
+    /// A dataset of all its queries, with their ground truth.
+    pub fn with_truth(
+        name: &str,
+        metric: Metric,
+        dim: usize,
+        train: Vec<f32>,
+        test: Vec<f32>,
+        truth: ground_truth::GroundTruth,
+    ) -> Dataset {
+        Dataset {
+            name: name.to_string(),
+            metric,
+            dim,
+            train,
+            test,
+            neighbors: truth.neighbors,
+            distances: truth.distances,
+            gt_k: truth.k,
+            queries: split::QuerySet::All,
+        }
+    }
+
     pub fn n_train(&self) -> usize {
         self.train.len() / self.dim
     }

@@ -12,7 +12,6 @@ use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 use rand_distr::{Distribution, StandardNormal};
 
-use super::split::QuerySet;
 use super::{Dataset, Metric, ground_truth};
 
 /// One synthetic recipe.
@@ -65,17 +64,7 @@ impl Blobs {
         let split = (self.points - n_test) * self.dim;
         let (train, test) = (all[..split].to_vec(), all[split..].to_vec());
         let gt = ground_truth::compute(&train, &test, self.dim, metric, GT_DEPTH, progress);
-        Dataset {
-            name: name.to_string(),
-            metric,
-            dim: self.dim,
-            train,
-            test,
-            neighbors: gt.neighbors,
-            distances: gt.distances,
-            gt_k: gt.k,
-            queries: QuerySet::All,
-        }
+        Dataset::with_truth(name, metric, self.dim, train, test, gt)
     }
 }
 

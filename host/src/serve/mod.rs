@@ -243,6 +243,18 @@ fn retry_after(pool: &Pool) -> u64 {
         .ceil() as u64
 }
 
+/// The stored answer to an identical earlier request, marked `cached`.
+fn from_ledger(state: &AppState, hash: &str) -> Option<Response> {
+    let (_, mut answer) = state.ledger.cached(hash).ok()??;
+    state
+        .pool
+        .metrics
+        .cache_hits
+        .fetch_add(1, Ordering::Relaxed);
+    answer["cached"] = json!(true);
+    Some(axum::Json(answer).into_response())
+}
+
 async fn score(State(state): State<AppState>, body: Bytes) -> Response {
     let request: ScoreRequest = match parse(&body, &["candidate"]) {
         Ok(r) => r,
@@ -259,14 +271,8 @@ async fn score(State(state): State<AppState>, body: Bytes) -> Response {
         Err(e) => return e.into_response(),
     };
     let hash = api::content_hash("score", std::slice::from_ref(&candidate), &resolved);
-    if let Ok(Some((_, mut answer))) = state.ledger.cached(&hash) {
-        state
-            .pool
-            .metrics
-            .cache_hits
-            .fetch_add(1, Ordering::Relaxed);
-        answer["cached"] = json!(true);
-        return axum::Json(answer).into_response();
+    if let Some(answer) = from_ledger(&state, &hash) {
+        return answer;
     }
     let id = api::new_id();
     if let Err(e) = state.ledger.insert(
@@ -313,14 +319,8 @@ async fn batch(State(state): State<AppState>, body: Bytes) -> Response {
         Err(e) => return e.into_response(),
     };
     let hash = api::content_hash("batch", &candidates, &resolved);
-    if let Ok(Some((_, mut answer))) = state.ledger.cached(&hash) {
-        state
-            .pool
-            .metrics
-            .cache_hits
-            .fetch_add(1, Ordering::Relaxed);
-        answer["cached"] = json!(true);
-        return axum::Json(answer).into_response();
+    if let Some(answer) = from_ledger(&state, &hash) {
+        return answer;
     }
     let ids: Vec<String> = (0..=candidates.len()).map(|_| api::new_id()).collect();
     let recorded = (|| {
