@@ -86,3 +86,47 @@ fn a_changed_kernel_compiles_and_is_cached() {
     assert_eq!(first.component, second.component);
     assert_eq!(first.digest, second.digest);
 }
+
+/// Records every progress step of the sweep phase.
+#[derive(Default)]
+struct SweepSteps(std::sync::Mutex<(bool, Vec<String>)>);
+
+impl anneval::evaluator::Progress for SweepSteps {
+    fn phase(&self, name: &str, _: u64) {
+        self.0.lock().unwrap().0 = name == "sweep";
+    }
+    fn extend(&self, _: u64) {}
+    fn step(&self, detail: &str) {
+        let mut state = self.0.lock().unwrap();
+        if state.0 {
+            state.1.push(detail.to_string());
+        }
+    }
+}
+
+#[test]
+fn passes_of_one_ef_are_spread_over_the_sweep_and_kernels_take_turns() {
+    let evaluator = common::evaluator();
+    let opts = ScoreOptions {
+        efs: vec![10, 20],
+        runs: 2,
+        max_spread: 1.0,
+        ..ScoreOptions::default()
+    };
+    let data = common::xs20("random-xs-20-euclidean");
+    let steps = SweepSteps::default();
+    let evals = evaluator.evaluate_together(
+        &[Candidate::Reference, Candidate::Reference],
+        data,
+        &opts,
+        &steps,
+    );
+    for eval in &evals {
+        assert_eq!(eval.verdict, Verdict::Ok, "{}", eval.message);
+    }
+    let seen = steps.0.into_inner().unwrap().1;
+    // Warm-up round, two timed rounds, the fuel round: each walks both efs,
+    // and at each ef the two kernels take turns.
+    let round = ["ef=10", "ef=10", "ef=20", "ef=20"];
+    assert_eq!(seen, round.repeat(4), "{seen:?}");
+}

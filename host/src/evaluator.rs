@@ -507,37 +507,30 @@ impl Evaluator {
         let active = failure.iter().filter(|f| f.is_none()).count() as u64;
         let per_ef = (protocol.warmup + protocol.runs + usize::from(protocol.fuel)) as u64;
         progress.phase("sweep", per_ef * opts.efs.len() as u64 * active);
+        let standing: Vec<usize> = (0..n).filter(|&i| failure[i].is_none()).collect();
+        let subjects: Vec<Subject<'_>> = standing
+            .iter()
+            .map(|&i| Subject {
+                runner: kernels[i]
+                    .as_ref()
+                    .expect("standing kernels are loaded")
+                    .runner(),
+                index: &built[i].as_ref().expect("standing kernels are built").index,
+            })
+            .collect();
+        let measured = measure::measure_sweep(
+            &self.sandbox,
+            &subjects,
+            &work,
+            &protocol,
+            &opts.efs,
+            progress,
+        );
         let mut sweeps: Vec<Vec<EfMeasurement>> = vec![Vec::new(); n];
-        for &ef in &opts.efs {
-            // Measure this ef for every kernel still standing; one that fails
-            // drops out and the ef is measured again for the rest.
-            loop {
-                let standing: Vec<usize> = (0..n).filter(|&i| failure[i].is_none()).collect();
-                if standing.is_empty() {
-                    break;
-                }
-                let subjects: Vec<Subject<'_>> = standing
-                    .iter()
-                    .map(|&i| Subject {
-                        runner: kernels[i]
-                            .as_ref()
-                            .expect("standing kernels are loaded")
-                            .runner(),
-                        index: &built[i].as_ref().expect("standing kernels are built").index,
-                    })
-                    .collect();
-                match measure::measure_ef(&self.sandbox, &subjects, &work, &protocol, ef, progress)
-                {
-                    Ok(measured) => {
-                        for (&i, m) in standing.iter().zip(measured) {
-                            sweeps[i].push(m);
-                        }
-                        break;
-                    }
-                    Err((j, f)) => {
-                        failure[standing[j]] = Some(f.during(&format!("search at ef={ef}")));
-                    }
-                }
+        for (&i, result) in standing.iter().zip(measured) {
+            match result {
+                Ok(sweep) => sweeps[i] = sweep,
+                Err((ef, f)) => failure[i] = Some(f.during(&format!("search at ef={ef}"))),
             }
         }
 

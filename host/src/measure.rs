@@ -1,14 +1,18 @@
 //! The measurement protocol, shared by `score`, `gate`, `serve` and
 //! `confirm`.
 //!
-//! For each `ef`, and for every kernel measured together:
-//! 1. one warm-up pass per kernel, its time dropped;
-//! 2. `runs` timed passes per kernel, *interleaved* (A B A B ...), so drift
-//!    of the machine (frequency, other load) hits every kernel alike;
-//! 3. if any kernel's passes spread more than `max_spread` ((best − worst) /
-//!    best), the ef's timed passes are measured again, up to `retries`
-//!    times; an ef still too spread is kept and flagged noisy;
-//! 4. one untimed pass on the fuel-metering engine counts instructions.
+//! A sweep measures every `ef` of every kernel measured together:
+//! 1. a warm-up round: one pass per ef and kernel, its time dropped (its
+//!    answers are checked like every other pass's);
+//! 2. `runs` timed rounds; each round walks every ef once, and at each ef
+//!    the kernels take turns (A B A B ...), so drift of the machine
+//!    (frequency, other tenants' memory traffic) hits every kernel alike and
+//!    one ef's passes are spread over the whole sweep;
+//! 3. efs whose passes spread more than `max_spread` ((best − worst) / best
+//!    QPS) for any kernel are measured again, `runs` more rounds over just
+//!    those efs, up to `retries` times; an ef still too spread is kept and
+//!    flagged noisy;
+//! 4. one untimed round on the fuel-metering engine counts instructions.
 //!
 //! Every pass restores a fresh instance from the saved index (untimed) and
 //! times one call answering the whole batch. Every pass's answers are
@@ -132,92 +136,188 @@ pub fn spread(seconds: &[f64]) -> f64 {
     }
 }
 
-/// Measures one `ef` for every subject, interleaved, reporting each pass to
-/// `progress`. The result has one measurement per subject, in order; a
-/// failure names the subject that failed.
-pub fn measure_ef(
+/// How one subject's sweep ended: every ef measured, or a failure and the ef
+/// it happened at.
+pub type SweepResult = Result<Vec<EfMeasurement>, (usize, Failure)>;
+
+/// Measures every `ef` for every subject, reporting each pass to
+/// `progress`; one result per subject, in order.
+///
+/// The timed passes of one ef are spread over the whole sweep: each of the
+/// `runs` rounds walks every ef once, so an ef's passes are seconds apart
+/// rather than back to back. The memory system of a shared machine changes
+/// speed over seconds (other tenants' cache and memory traffic); passes
+/// spread in time sample those changes instead of all landing in one slow
+/// spell, and the best of them is steadier from run to run. Within a round
+/// the subjects of an ef take turns (A B A B ...). A subject that fails is
+/// dropped from the rest of the sweep; the others go on.
+pub fn measure_sweep(
     sandbox: &Sandbox,
     subjects: &[Subject<'_>],
     work: &Workload<'_>,
     protocol: &Protocol,
-    ef: usize,
+    efs: &[usize],
     progress: &dyn Progress,
-) -> Result<Vec<EfMeasurement>, (usize, Failure)> {
-    let detail = format!("ef={ef}");
-    let on_pass = || progress.step(&detail);
-    let mut scorers: Vec<Scorer> = subjects.iter().map(|_| Scorer::default()).collect();
-    let (queries, dim, k) = (work.guest_queries, work.dataset.dim, work.k);
-    let pass = |i: usize,
-                metering: Metering,
-                scorer: &mut Scorer|
-     -> Result<PassOutput, (usize, Failure)> {
-        within_deadline(protocol.deadline).map_err(|f| (i, f))?;
-        let s = &subjects[i];
-        let out = match s.runner {
-            Runner::Wasm(kernel) => kernel
-                .restore(sandbox, metering, s.index)
-                .and_then(|searcher| searcher.search_batch(sandbox, queries, dim, k, ef)),
-            Runner::Native(kernel) => kernel.pass(s.index, queries, dim, k, ef),
-        }
-        .map_err(|f| (i, f))?;
-        scorer.score(work, &out.ids).map_err(|f| (i, f))?;
-        Ok(out)
+) -> Vec<SweepResult> {
+    let mut sweep = Sweep {
+        sandbox,
+        subjects,
+        work,
+        protocol,
+        progress,
+        scorers: vec![vec![Scorer::default(); efs.len()]; subjects.len()],
+        failed: vec![None; subjects.len()],
     };
+    let mut seconds = vec![vec![Vec::new(); efs.len()]; subjects.len()];
+    let mut retries = vec![0; efs.len()];
 
-    for _ in 0..protocol.warmup {
-        for (i, scorer) in scorers.iter_mut().enumerate() {
-            pass(i, Metering::Timing, scorer)?;
-            on_pass();
+    // Warm-up round: also checks every ef's answers before any timing.
+    for (e, &ef) in efs.iter().enumerate() {
+        for _ in 0..protocol.warmup {
+            sweep.round_step(e, ef, Metering::Timing, |_, _| {});
         }
     }
-    let mut seconds: Vec<Vec<f64>> = vec![Vec::new(); subjects.len()];
-    let mut retries = 0;
+    let mut pending: Vec<usize> = (0..efs.len()).collect();
     loop {
-        seconds.iter_mut().for_each(Vec::clear);
-        for _ in 0..protocol.runs {
-            for (i, scorer) in scorers.iter_mut().enumerate() {
-                let out = pass(i, Metering::Timing, scorer)?;
-                seconds[i].push(out.seconds);
-                on_pass();
+        for per_ef in seconds.iter_mut() {
+            for &e in &pending {
+                per_ef[e].clear();
             }
         }
-        let too_spread = seconds.iter().any(|s| spread(s) > protocol.max_spread);
-        if !too_spread || retries == protocol.retries {
+        for _ in 0..protocol.runs {
+            for &e in &pending {
+                sweep.round_step(e, efs[e], Metering::Timing, |i, out| {
+                    seconds[i][e].push(out.seconds)
+                });
+            }
+        }
+        // Efs whose passes spread too much, for any subject still standing.
+        let too_spread: Vec<usize> = pending
+            .iter()
+            .copied()
+            .filter(|&e| retries[e] < protocol.retries)
+            .filter(|&e| {
+                (0..subjects.len()).any(|i| {
+                    sweep.failed[i].is_none() && spread(&seconds[i][e]) > protocol.max_spread
+                })
+            })
+            .collect();
+        if too_spread.is_empty() {
             break;
         }
-        retries += 1;
-        progress.extend((protocol.runs * subjects.len()) as u64);
+        for &e in &too_spread {
+            retries[e] += 1;
+        }
+        let standing = sweep.failed.iter().filter(|f| f.is_none()).count();
+        progress.extend((protocol.runs * standing * too_spread.len()) as u64);
+        pending = too_spread;
     }
 
     // Instructions are counted by the wasm engine only.
-    let mut fuel = vec![None; subjects.len()];
+    let mut fuel = vec![vec![None; efs.len()]; subjects.len()];
     if protocol.fuel {
-        for (i, scorer) in scorers.iter_mut().enumerate() {
-            if !matches!(subjects[i].runner, Runner::Wasm(_)) {
-                continue;
-            }
-            let out = pass(i, Metering::Fuel, scorer)?;
-            fuel[i] = out.fuel.map(|f| f as f64 / work.dataset.n_test() as f64);
-            on_pass();
+        for (e, &ef) in efs.iter().enumerate() {
+            sweep.round_step(e, ef, Metering::Fuel, |i, out| {
+                fuel[i][e] = out.fuel.map(|f| f as f64 / work.dataset.n_test() as f64)
+            });
         }
     }
-    Ok(scorers
+
+    let Sweep {
+        scorers, failed, ..
+    } = sweep;
+    scorers
         .into_iter()
         .zip(seconds)
         .zip(fuel)
-        .map(|((scorer, pass_seconds), fuel_per_query)| EfMeasurement {
-            ef,
-            recall: scorer.recall,
-            noisy: spread(&pass_seconds) > protocol.max_spread,
-            pass_seconds,
-            fuel_per_query,
-            retries,
+        .zip(failed)
+        .map(|(((scorers, seconds), fuel), failed)| match failed {
+            Some(failure) => Err(failure),
+            None => Ok(efs
+                .iter()
+                .zip(scorers)
+                .zip(seconds)
+                .zip(fuel)
+                .zip(&retries)
+                .map(
+                    |((((&ef, scorer), pass_seconds), fuel_per_query), &retries)| EfMeasurement {
+                        ef,
+                        recall: scorer.recall,
+                        noisy: spread(&pass_seconds) > protocol.max_spread,
+                        pass_seconds,
+                        fuel_per_query,
+                        retries,
+                    },
+                )
+                .collect()),
         })
-        .collect())
+        .collect()
+}
+
+/// The state of a sweep: what every pass needs, and who has failed.
+struct Sweep<'s, 'a> {
+    sandbox: &'s Sandbox,
+    subjects: &'s [Subject<'a>],
+    work: &'s Workload<'a>,
+    protocol: &'s Protocol,
+    progress: &'s dyn Progress,
+    /// Per subject, per ef.
+    scorers: Vec<Vec<Scorer>>,
+    failed: Vec<Option<(usize, Failure)>>,
+}
+
+impl Sweep<'_, '_> {
+    /// One pass of ef number `e` for every subject still standing, in turn;
+    /// `record` gets each successful pass.
+    fn round_step(
+        &mut self,
+        e: usize,
+        ef: usize,
+        metering: Metering,
+        mut record: impl FnMut(usize, &PassOutput),
+    ) {
+        let detail = format!("ef={ef}");
+        for i in 0..self.subjects.len() {
+            if self.failed[i].is_some() {
+                continue;
+            }
+            if metering == Metering::Fuel && !matches!(self.subjects[i].runner, Runner::Wasm(_)) {
+                continue;
+            }
+            match self.pass(i, e, ef, metering) {
+                Ok(out) => record(i, &out),
+                Err(failure) => self.failed[i] = Some((ef, failure)),
+            }
+            self.progress.step(&detail);
+        }
+    }
+
+    /// One pass: a fresh instance (or process) restored from the saved
+    /// index, the batch searched, the answers validated and scored.
+    fn pass(
+        &mut self,
+        i: usize,
+        e: usize,
+        ef: usize,
+        metering: Metering,
+    ) -> Result<PassOutput, Failure> {
+        within_deadline(self.protocol.deadline)?;
+        let (s, work) = (&self.subjects[i], self.work);
+        let (queries, dim, k) = (work.guest_queries, work.dataset.dim, work.k);
+        let out = match s.runner {
+            Runner::Wasm(kernel) => kernel
+                .restore(self.sandbox, metering, s.index)
+                .and_then(|searcher| searcher.search_batch(self.sandbox, queries, dim, k, ef)),
+            Runner::Native(kernel) => kernel.pass(s.index, queries, dim, k, ef),
+        }?;
+        self.scorers[i][e].score(work, &out.ids)?;
+        Ok(out)
+    }
 }
 
 /// Validates each pass's answers and keeps the lowest recall; recall is only
 /// recomputed when the answers change.
+#[derive(Clone)]
 struct Scorer {
     recall: f64,
     previous: Option<Vec<u32>>,
