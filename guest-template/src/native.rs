@@ -6,10 +6,11 @@
 //! - build: `b'B'`, dim u32, metric u8, the parameters (count u32, then for
 //!   each key and value a u32 length and UTF-8 bytes), the base vectors
 //!   (count u64, then f32s). Answer: `0`, the saved index (length u64, bytes).
-//! - search: `b'S'`, the saved index (length u64, bytes). The kernel loads
-//!   it, then answers [`READY`]; only then does the host send dim u32, k u32,
-//!   ef u32 and the queries (count u64, then f32s), starting its clock. The
-//!   answer is `0`, then the ids (count u64, then u32s).
+//! - search: `b'S'`, the saved index (length u64, bytes), dim u32, k u32,
+//!   ef u32 and the queries (count u64, then f32s). The kernel loads the
+//!   index, reads the queries and answers [`READY`]; the host starts its
+//!   clock and sends [`GO`]; the answer is `0`, then the ids (count u64,
+//!   then u32s).
 //!
 //! A kernel-reported error answers `1`, a length u32 and the message. A
 //! panic ends the process with its message on standard error.
@@ -19,8 +20,10 @@ use std::io::{self, BufReader, BufWriter, Read, Write};
 use crate::kernel::Index;
 use crate::sdk::{Kernel, Metric, Params};
 
-/// Sent once the index is loaded: the host starts timing when it reads it.
+/// Sent once the index is loaded and the queries read.
 pub const READY: u8 = b'R';
+/// Sent by the host, its clock started: search now.
+pub const GO: u8 = b'G';
 
 fn u32_from(r: &mut impl Read) -> io::Result<u32> {
     let mut b = [0u8; 4];
@@ -90,13 +93,17 @@ pub fn serve() -> io::Result<()> {
         b'S' => {
             let len = u64_from(&mut input)? as usize;
             let index = Index::load(&bytes_from(&mut input, len)?);
-            out.write_all(&[READY])?;
-            out.flush()?;
             let dim = u32_from(&mut input)? as usize;
             let k = u32_from(&mut input)? as usize;
             let ef = u32_from(&mut input)? as usize;
             let queries = f32s_from(&mut input)?;
-            if dim == 0 || !queries.len().is_multiple_of(dim) {
+            out.write_all(&[READY])?;
+            out.flush()?;
+            let mut go = [0u8; 1];
+            input.read_exact(&mut go)?;
+            if go[0] != GO {
+                failure(&mut out, "the host did not say go")?;
+            } else if dim == 0 || !queries.len().is_multiple_of(dim) {
                 failure(&mut out, "query floats do not divide into rows of dim")?;
             } else {
                 let mut ids = Vec::with_capacity(queries.len() / dim * k);

@@ -125,7 +125,7 @@ pub fn within_deadline(deadline: Option<Instant>) -> Result<(), Failure> {
     }
 }
 
-/// (best − worst) / best of pass times.
+/// (best − worst) / best of the passes' QPS, computed from their times.
 pub fn spread(seconds: &[f64]) -> f64 {
     let best = seconds.iter().copied().fold(f64::INFINITY, f64::min);
     let worst = seconds.iter().copied().fold(0.0, f64::max);

@@ -33,8 +33,11 @@ use crate::verdict::{Failure, Verdict};
 
 /// Where the binary is inside the jail.
 const JAIL_BINARY: &str = "/kernel/native";
-/// The runner's answer once the index is loaded (see the guest's `native.rs`).
+/// The runner's answer once the index is loaded and the queries read (see
+/// the guest's `native.rs`).
 const READY: u8 = b'R';
+/// The host's signal to search, sent with its clock started.
+const GO: u8 = b'G';
 /// Address space beyond the memory limit, for the binary and its stacks.
 const OVERHEAD: u64 = 256 << 20;
 
@@ -165,6 +168,11 @@ impl NativeKernel {
             w.write_all(b"S")?;
             w.write_all(&(index.len() as u64).to_le_bytes())?;
             w.write_all(index)?;
+            for v in [dim as u32, k as u32, ef as u32] {
+                w.write_all(&v.to_le_bytes())?;
+            }
+            w.write_all(&(queries.len() as u64).to_le_bytes())?;
+            w.write_all(bytemuck::cast_slice(queries))?;
             w.flush()?;
             let mut ready = [0u8; 1];
             run.output.read_exact(&mut ready)?;
@@ -172,13 +180,10 @@ impl NativeKernel {
                 return Err(std::io::Error::other("the kernel did not say it was ready"));
             }
 
+            // The timed part: the go signal, the search, the answer.
             let start = Instant::now();
             let w = run.input.as_mut().expect("open");
-            for v in [dim as u32, k as u32, ef as u32] {
-                w.write_all(&v.to_le_bytes())?;
-            }
-            w.write_all(&(queries.len() as u64).to_le_bytes())?;
-            w.write_all(bytemuck::cast_slice(queries))?;
+            w.write_all(&[GO])?;
             w.flush()?;
             let count = run.answer()? as usize;
             if count != expected {
