@@ -38,13 +38,14 @@ fn score_writes_json_and_exits_zero_for_ok() {
     let v: serde_json::Value = serde_json::from_slice(&std::fs::read(&json).unwrap()).unwrap();
     assert_eq!(v["verdict"], "ok");
     assert_eq!(v["engine"], "wasm");
-    assert_eq!(v["dataset"], "random-xs-20-euclidean");
+    assert_eq!(v["dataset"], anneval::dataset::registry::DEFAULT_DATASET);
     assert_eq!(v["curve"].as_array().unwrap().len(), 2);
     assert!(v["reward"].as_f64().unwrap() > 0.0);
     for key in [
         "message",
         "qps_at_recall",
         "build_seconds",
+        "restore_seconds",
         "index_bytes",
         "fuel_per_query",
     ] {

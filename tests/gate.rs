@@ -11,11 +11,13 @@ fn variant(name: &str) -> PathBuf {
         .join(name)
 }
 
-/// A quick gate on the small set (the held-out queries, three efs).
+/// A quick gate on the small, easy set (the held-out queries, three efs).
 fn gate(dir: &Path, args: &[&str]) -> Output {
     Command::new(env!("CARGO_BIN_EXE_anneval"))
         .arg("gate")
         .args([
+            "--dataset",
+            "random-xs-20-euclidean",
             "--ef",
             "10,20,40",
             "--runs",
@@ -61,7 +63,7 @@ fn a_faster_candidate_passes_with_markdown_json_and_plot() {
     let md = std::fs::read_to_string(dir.path().join("gate.md")).unwrap();
     assert!(md.contains("**PASS: the candidate is"), "{md}");
     for row in [
-        "| reward (mean QPS",
+        "| reward (mean credited QPS",
         "| QPS at recall 0.9 |",
         "| best recall |",
         "| instructions per query",

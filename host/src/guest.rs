@@ -68,6 +68,9 @@ pub struct PassOutput {
     pub ids: Vec<u32>,
     /// Host-measured duration of the search call alone.
     pub seconds: f64,
+    /// Host-measured duration of restoring the searcher from the saved
+    /// index before the call (untimed for the reward; reported).
+    pub restore_seconds: f64,
     /// Instructions executed, on the metering engine.
     pub fuel: Option<u64>,
     pub log: GuestLog,
@@ -148,6 +151,7 @@ impl KernelComponent {
         metering: Metering,
         index: &[u8],
     ) -> Result<Searcher, Failure> {
+        let started = Instant::now();
         let timeout = sandbox.limits().call_timeout;
         let prepared = self.prepared(metering);
         let mut store = sandbox.store(metering);
@@ -166,6 +170,7 @@ impl KernelComponent {
             .call(&mut store, (index,))
             .map_err(|e| classify(e, &store, timeout))?;
         Ok(Searcher {
+            restore_seconds: started.elapsed().as_secs_f64(),
             store,
             instance,
             searcher,
@@ -185,6 +190,8 @@ pub struct Searcher {
     search: ComponentExportIndex,
     metering: Metering,
     timeout: Duration,
+    /// Seconds from the fresh instance to the restored searcher.
+    restore_seconds: f64,
 }
 
 impl Searcher {
@@ -237,6 +244,7 @@ impl Searcher {
             Ok((Ok(ids),)) => Ok(PassOutput {
                 ids,
                 seconds,
+                restore_seconds: self.restore_seconds,
                 fuel,
                 log: self.store.into_data().log,
             }),

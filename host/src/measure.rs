@@ -92,6 +92,8 @@ pub struct EfMeasurement {
     pub recall: f64,
     /// Host-timed seconds of each kept timed pass (warm-up excluded).
     pub pass_seconds: Vec<f64>,
+    /// Seconds each kept timed pass spent restoring its searcher (untimed).
+    pub restore_seconds: Vec<f64>,
     pub fuel_per_query: Option<f64>,
     /// How many times the ef was measured again for spreading too much.
     pub retries: usize,
@@ -169,6 +171,7 @@ pub fn measure_sweep(
         failed: vec![None; subjects.len()],
     };
     let mut seconds = vec![vec![Vec::new(); efs.len()]; subjects.len()];
+    let mut restores = vec![vec![Vec::new(); efs.len()]; subjects.len()];
     let mut retries = vec![0; efs.len()];
 
     // Warm-up round: also checks every ef's answers before any timing.
@@ -179,7 +182,7 @@ pub fn measure_sweep(
     }
     let mut pending: Vec<usize> = (0..efs.len()).collect();
     loop {
-        for per_ef in seconds.iter_mut() {
+        for per_ef in seconds.iter_mut().chain(restores.iter_mut()) {
             for &e in &pending {
                 per_ef[e].clear();
             }
@@ -187,7 +190,8 @@ pub fn measure_sweep(
         for _ in 0..protocol.runs {
             for &e in &pending {
                 sweep.round_step(e, efs[e], Metering::Timing, |i, out| {
-                    seconds[i][e].push(out.seconds)
+                    seconds[i][e].push(out.seconds);
+                    restores[i][e].push(out.restore_seconds);
                 });
             }
         }
@@ -229,28 +233,38 @@ pub fn measure_sweep(
     scorers
         .into_iter()
         .zip(seconds)
+        .zip(restores)
         .zip(fuel)
         .zip(failed)
-        .map(|(((scorers, seconds), fuel), failed)| match failed {
-            Some(failure) => Err(failure),
-            None => Ok(efs
-                .iter()
-                .zip(scorers)
-                .zip(seconds)
-                .zip(fuel)
-                .zip(&retries)
-                .map(
-                    |((((&ef, scorer), pass_seconds), fuel_per_query), &retries)| EfMeasurement {
-                        ef,
-                        recall: scorer.recall,
-                        noisy: spread(&pass_seconds) > protocol.max_spread,
-                        pass_seconds,
-                        fuel_per_query,
-                        retries,
-                    },
-                )
-                .collect()),
-        })
+        .map(
+            |((((scorers, seconds), restores), fuel), failed)| match failed {
+                Some(failure) => Err(failure),
+                None => Ok(efs
+                    .iter()
+                    .zip(scorers)
+                    .zip(seconds)
+                    .zip(restores)
+                    .zip(fuel)
+                    .zip(&retries)
+                    .map(
+                        |(
+                            ((((&ef, scorer), pass_seconds), restore_seconds), fuel_per_query),
+                            &retries,
+                        )| {
+                            EfMeasurement {
+                                ef,
+                                recall: scorer.recall,
+                                noisy: spread(&pass_seconds) > protocol.max_spread,
+                                pass_seconds,
+                                restore_seconds,
+                                fuel_per_query,
+                                retries,
+                            }
+                        },
+                    )
+                    .collect()),
+            },
+        )
         .collect()
 }
 

@@ -161,9 +161,10 @@ impl NativeKernel {
         k: usize,
         ef: usize,
     ) -> Result<PassOutput, Failure> {
+        let started = Instant::now();
         let mut run = self.spawn(self.limits.call_timeout)?;
         let expected = queries.len() / dim * k;
-        let exchange = (|| -> std::io::Result<(Vec<u32>, f64)> {
+        let exchange = (|| -> std::io::Result<(Vec<u32>, f64, f64)> {
             let w = run.input.as_mut().expect("open");
             w.write_all(b"S")?;
             w.write_all(&(index.len() as u64).to_le_bytes())?;
@@ -182,6 +183,7 @@ impl NativeKernel {
 
             // The timed part: the go signal, the search, the answer.
             let start = Instant::now();
+            let restore_seconds = started.elapsed().as_secs_f64();
             let w = run.input.as_mut().expect("open");
             w.write_all(&[GO])?;
             w.flush()?;
@@ -194,12 +196,13 @@ impl NativeKernel {
             }
             let mut ids = vec![0u32; count];
             run.output.read_exact(bytemuck::cast_slice_mut(&mut ids))?;
-            Ok((ids, start.elapsed().as_secs_f64()))
+            Ok((ids, start.elapsed().as_secs_f64(), restore_seconds))
         })();
-        let (ids, seconds) = run.finish(exchange)?;
+        let (ids, seconds, restore_seconds) = run.finish(exchange)?;
         Ok(PassOutput {
             ids,
             seconds,
+            restore_seconds,
             fuel: None,
             log: GuestLog::new(0),
         })

@@ -14,7 +14,10 @@ use statrs::distribution::{ContinuousCDF, StudentsT};
 use crate::metrics::{self, Point};
 
 /// The reward of each replicate curve: replicate `r` takes pass `r` of every
-/// ef, with that ef's recall. `qps_passes[e]` holds ef `e`'s passes.
+/// ef, with that ef's recall (the lowest any of its passes achieved).
+/// `qps_passes[e]` holds ef `e`'s passes. Each replicate's reward is
+/// [`metrics::band_reward`], so a replicate, like the reward, cannot be
+/// raised by points below the band.
 pub fn replicate_rewards(recalls: &[f64], qps_passes: &[Vec<f64>], band: (f64, f64)) -> Vec<f64> {
     let replicates = qps_passes.iter().map(Vec::len).min().unwrap_or(0);
     (0..replicates)
@@ -27,7 +30,7 @@ pub fn replicate_rewards(recalls: &[f64], qps_passes: &[Vec<f64>], band: (f64, f
                     qps: passes[r],
                 })
                 .collect();
-            metrics::band_reward(&metrics::pareto_frontier(&points), band.0, band.1)
+            metrics::band_reward(&points, band.0, band.1)
         })
         .collect()
 }
@@ -142,6 +145,45 @@ mod tests {
         );
         assert_eq!(rewards, vec![100.0, 200.0]);
         assert!((metrics::coefficient_of_variation(&rewards) - 0.4714).abs() < 1e-3);
+    }
+
+    mod properties {
+        use super::*;
+        use proptest::prelude::*;
+
+        /// Recalls and per-pass QPS of a curve of `efs` efs, `runs` passes each.
+        fn curve(efs: usize, runs: usize) -> impl Strategy<Value = (Vec<f64>, Vec<Vec<f64>>)> {
+            (
+                prop::collection::vec(0.0..=1.0f64, efs),
+                prop::collection::vec(prop::collection::vec(100.0..1e6f64, runs), efs),
+            )
+        }
+
+        proptest! {
+            #[test]
+            fn a_kernel_with_extra_sub_band_points_gates_exactly_like_itself(
+                (recalls, passes) in curve(6, 5),
+                extra_recalls in prop::collection::vec(0.0..0.85f64, 1..5),
+                extra_qps in prop::collection::vec(prop::collection::vec(0.0..1e12f64, 5), 5),
+            ) {
+                let band = (0.85, 0.95);
+                let plain = replicate_rewards(&recalls, &passes, band);
+                let mut shaped_recalls = recalls.clone();
+                let mut shaped_passes = passes.clone();
+                for (r, q) in extra_recalls.iter().zip(&extra_qps) {
+                    shaped_recalls.push(*r);
+                    shaped_passes.push(q.clone());
+                }
+                let shaped = replicate_rewards(&shaped_recalls, &shaped_passes, band);
+                prop_assert_eq!(&shaped, &plain);
+                let against_itself = ratio_interval(&plain, &plain, 0.95);
+                prop_assert_eq!(ratio_interval(&plain, &shaped, 0.95), against_itself);
+                prop_assert_eq!(
+                    metrics::coefficient_of_variation(&shaped),
+                    metrics::coefficient_of_variation(&plain)
+                );
+            }
+        }
     }
 
     #[test]

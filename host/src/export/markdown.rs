@@ -23,7 +23,10 @@ pub fn gate(report: &GateReport, plot: Option<&str>) -> String {
     row(&mut out, "verdict", &|e| format!("`{}`", e.verdict));
     row(
         &mut out,
-        &format!("reward (mean QPS, recall {}–{})", b.band[0], b.band[1]),
+        &format!(
+            "reward (mean credited QPS, recall {}–{})",
+            b.band[0], b.band[1]
+        ),
         &|e| thousands(e.reward),
     );
     for r in REPORTED_RECALLS {
@@ -47,6 +50,11 @@ pub fn gate(report: &GateReport, plot: Option<&str>) -> String {
     row(&mut out, "build seconds", &|e| {
         opt(e.build_seconds, &|v| format!("{v:.2}"))
     });
+    row(
+        &mut out,
+        "restore seconds per pass (median, untimed)",
+        &|e| opt(e.restore_seconds, &|v| format!("{v:.4}")),
+    );
     row(&mut out, "index size", &|e| {
         opt(e.index_bytes.map(|v| v as f64), &|v| {
             format!("{:.1} MB", v / 1e6)

@@ -1,6 +1,7 @@
 //! The QPS–recall plot, in the look of ann-benchmarks': recall on x, queries
-//! per second on a log-scaled y, one line per kernel along its Pareto
-//! frontier with every measured point marked, and the reward band shaded.
+//! per second on a log-scaled y, one line per kernel showing the QPS the
+//! reward credits at each recall (a staircase through the Pareto frontier),
+//! every measured point marked, and the reward band shaded.
 //! SVG or PNG by the file's extension; text is set in an embedded DejaVu
 //! font, so no system font is needed.
 
@@ -14,6 +15,7 @@ use plotters::prelude::*;
 
 use crate::evaluation::Evaluation;
 use crate::export::table::thousands;
+use crate::metrics::{self, Point};
 use crate::paths::write_atomic;
 
 const SIZE: (u32, u32) = (960, 640);
@@ -122,9 +124,19 @@ where
 
     for (i, (label, eval)) in series.iter().enumerate() {
         let color = Palette99::pick(i).to_rgba();
-        let frontier: Vec<(f64, f64)> = eval.frontier.iter().map(|p| (p.recall, p.qps)).collect();
+        // The line is what the reward credits: the staircase of the best QPS
+        // measured at each recall or above, not a line between points.
+        let points: Vec<Point> = eval
+            .curve
+            .iter()
+            .map(|p| Point {
+                recall: p.recall,
+                qps: p.qps,
+            })
+            .collect();
+        let credited = metrics::credited_staircase(&points, x_lo.max(0.0));
         chart
-            .draw_series(LineSeries::new(frontier, color.stroke_width(2)))
+            .draw_series(LineSeries::new(credited, color.stroke_width(2)))
             .map_err(err)?
             .label(label.to_string())
             .legend(move |(x, y)| PathElement::new([(x, y), (x + 18, y)], color.stroke_width(3)));

@@ -42,7 +42,7 @@ pub fn render(eval: &Evaluation) -> String {
     if eval.verdict == Verdict::Ok {
         let _ = writeln!(
             out,
-            "reward: {} (mean QPS over recall [{}, {}], k = {})",
+            "reward: {} (mean over recall [{}, {}] of the best QPS measured at that recall or above, k = {})",
             thousands(eval.reward),
             eval.band[0],
             eval.band[1],
@@ -79,6 +79,9 @@ pub fn render(eval: &Evaluation) -> String {
     let mut facts = Vec::new();
     if let Some(s) = eval.build_seconds {
         facts.push(format!("build {s:.2} s"));
+    }
+    if let Some(s) = eval.restore_seconds {
+        facts.push(format!("restore {:.1} ms per pass", s * 1e3));
     }
     if let Some(b) = eval.index_bytes {
         facts.push(format!("index {:.1} MB", b as f64 / 1e6));
