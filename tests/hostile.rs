@@ -11,6 +11,7 @@ use std::time::{Duration, Instant};
 
 use anneval::compile::CompileLimits;
 use anneval::evaluator::Quiet;
+use anneval::measure::sweep::Sweep;
 use anneval::{Candidate, Evaluation, Evaluator, ScoreOptions, Verdict};
 use common::{hooked, quick, source, wat_component};
 
@@ -88,7 +89,7 @@ fn run_cases(evaluator: &Evaluator, cases: Vec<Case>, secret: &str) {
 
 fn honest(evaluator: &Evaluator) -> Evaluation {
     let opts = ScoreOptions {
-        efs: vec![10],
+        sweep: Sweep::Efs(vec![10]),
         runs: 1,
         ..ScoreOptions::default()
     };

@@ -5,12 +5,13 @@
 mod common;
 
 use anneval::evaluator::Quiet;
+use anneval::measure::sweep::Sweep;
 use anneval::{ScoreOptions, Verdict};
 use common::hooked;
 
 fn opts(efs: Vec<usize>, runs: usize) -> ScoreOptions {
     ScoreOptions {
-        efs,
+        sweep: Sweep::Efs(efs),
         runs,
         fuel: false,
         ..ScoreOptions::default()

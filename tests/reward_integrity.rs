@@ -10,6 +10,7 @@ mod common;
 use anneval::dataset::{Dataset, registry};
 use anneval::evaluator::Quiet;
 use anneval::gate::{self, GateMetric, GateOptions};
+use anneval::measure::sweep::Sweep;
 use anneval::{Candidate, Evaluation, ScoreOptions, Verdict};
 
 /// The reference kernel with `code` run first in its `search`.
@@ -56,7 +57,7 @@ fn curve_shaping_kernels_earn_no_more_than_the_honest_kernel() {
     let evaluator = common::evaluator();
     let data = data();
     let opts = ScoreOptions {
-        efs: vec![1, 4, 8, 10, 12, 14, 16, 20, 24, 32, 48],
+        sweep: Sweep::Efs(vec![1, 4, 8, 10, 12, 14, 16, 20, 24, 32, 48]),
         runs: 5,
         ..ScoreOptions::default()
     };
@@ -170,7 +171,7 @@ fn a_normalised_reward_cannot_be_shaped_either() {
     let evaluator = common::evaluator();
     let data = data();
     let opts = ScoreOptions {
-        efs: vec![1, 8, 12, 16, 20, 24, 32, 48],
+        sweep: Sweep::Efs(vec![1, 8, 12, 16, 20, 24, 32, 48]),
         runs: 3,
         fuel: false,
         ..ScoreOptions::default()
@@ -248,7 +249,7 @@ fn work_moved_from_build_into_restore_is_reported() {
     let evaluator = common::evaluator();
     let data = data();
     let opts = ScoreOptions {
-        efs: vec![16, 32],
+        sweep: Sweep::Efs(vec![16, 32]),
         runs: 2,
         fuel: false,
         ..ScoreOptions::default()

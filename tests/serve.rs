@@ -121,8 +121,9 @@ fn get(server: &Server, path: &str) -> (u16, Value) {
 }
 
 /// Quick options: the small set, two efs, one pass.
+/// Options that score in a second or two: the small, easy set.
 fn quick() -> Value {
-    json!({"ef": [10, 40], "runs": 1, "fuel": false, "max_queries": 100})
+    json!({"dataset": "random-xs-20-euclidean", "ef": [10, 40], "runs": 1, "fuel": false, "max_queries": 100})
 }
 
 fn with(mut base: Value, extra: Value) -> Value {
@@ -141,6 +142,7 @@ fn brute() -> String {
 fn slow(tag: usize) -> Value {
     json!({
         "candidate": {"source": brute()},
+        "dataset": "random-xs-20-euclidean",
         "ef": [1, 2, 3, 4, 5, 6, 7, 8, 9, 10],
         "runs": 5,
         "fuel": false,

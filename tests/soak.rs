@@ -6,6 +6,7 @@ mod common;
 
 use std::time::Duration;
 
+use anneval::measure::sweep::Sweep;
 use anneval::sandbox::Limits;
 use anneval::{ScoreOptions, Verdict};
 use common::hooked;
@@ -54,7 +55,7 @@ fn a_hundred_mixed_evaluations_leave_the_host_as_it_was() {
         ),
     ];
     let opts = ScoreOptions {
-        efs: vec![10],
+        sweep: Sweep::Efs(vec![10]),
         runs: 1,
         ..ScoreOptions::default()
     };

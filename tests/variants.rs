@@ -4,6 +4,7 @@
 
 mod common;
 
+use anneval::measure::sweep::Sweep;
 use anneval::{Candidate, ScoreOptions, Verdict};
 
 #[test]
@@ -20,7 +21,7 @@ fn every_variant_scores_ok_with_high_recall() {
     names.sort();
     assert!(names.len() >= 6, "{names:?}");
     let opts = ScoreOptions {
-        efs: vec![16, 256],
+        sweep: Sweep::Efs(vec![16, 256]),
         runs: 1,
         ..ScoreOptions::default()
     };

@@ -6,7 +6,8 @@ use std::collections::BTreeMap;
 use serde::{Deserialize, Serialize};
 
 use crate::dataset::DatasetInfo;
-use crate::measure::{self, EfMeasurement};
+use crate::measure::sweep::Sweep;
+use crate::measure::{self, Measured};
 use crate::metrics::{self, Point};
 use crate::stats;
 use crate::verdict::{Failure, Verdict};
@@ -34,7 +35,13 @@ pub struct Evaluation {
     pub fuel_reward: Option<f64>,
     pub band: [f64; 2],
     pub k: usize,
-    /// One point per `ef`, in sweep order.
+    /// How the efs were chosen: `"band"` (found per kernel) or
+    /// `{"efs": [...]}` (listed).
+    pub sweep: Sweep,
+    /// Every ef probed (one untimed pass each) and its recall, ascending in
+    /// ef: the band sweep's climb and fill, or the listed efs.
+    pub probed: Vec<ProbedPoint>,
+    /// One point per timed `ef`, ascending.
     pub curve: Vec<CurvePoint>,
     /// The Pareto frontier of the curve, ascending in recall.
     pub frontier: Vec<FrontierPoint>,
@@ -68,11 +75,20 @@ pub struct Evaluation {
 }
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct ProbedPoint {
+    pub ef: usize,
+    pub recall: f64,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct CurvePoint {
     pub ef: usize,
     pub recall: f64,
     /// The best pass.
     pub qps: f64,
+    /// Queries answered in each timed pass: the batch times the calls (each
+    /// on a fresh instance) that make the pass long enough to measure.
+    pub queries_timed: usize,
     /// Every timed pass.
     pub qps_passes: Vec<f64>,
     /// (best - worst) / best over the passes.
@@ -108,6 +124,7 @@ pub struct CandidateInfo {
 pub struct Context {
     pub band: (f64, f64),
     pub k: usize,
+    pub sweep: Sweep,
     pub runs: usize,
     pub engine: &'static str,
     pub dataset: String,
@@ -126,6 +143,8 @@ impl Evaluation {
             fuel_reward: None,
             band: [ctx.band.0, ctx.band.1],
             k: ctx.k,
+            sweep: ctx.sweep.clone(),
+            probed: Vec::new(),
             curve: Vec::new(),
             frontier: Vec::new(),
             qps_at_recall: REPORTED_RECALLS
@@ -164,9 +183,16 @@ impl Evaluation {
         ctx: &Context,
         candidate: CandidateInfo,
         queries: usize,
-        sweep: &[EfMeasurement],
+        measured: &Measured,
     ) -> Evaluation {
         let mut eval = Evaluation::empty(ctx, candidate);
+        let sweep = &measured.efs;
+        eval.probed = measured
+            .probed
+            .iter()
+            .map(|&(ef, recall)| ProbedPoint { ef, recall })
+            .collect();
+        eval.message = measured.never_reached.clone().unwrap_or_default();
         eval.curve = sweep
             .iter()
             .map(|m| {
@@ -175,6 +201,7 @@ impl Evaluation {
                     ef: m.ef,
                     recall: m.recall,
                     qps: passes.iter().copied().fold(0.0, f64::max),
+                    queries_timed: queries * m.calls_per_pass,
                     spread: measure::spread(&m.pass_seconds),
                     qps_passes: passes,
                     retries: m.retries,
@@ -197,7 +224,12 @@ impl Evaluation {
             eval.qps_at_recall
                 .insert(recall_key(r), metrics::qps_at_recall(&points, r));
         }
-        eval.max_recall = eval.curve.iter().map(|c| c.recall).reduce(f64::max);
+        eval.max_recall = eval
+            .curve
+            .iter()
+            .map(|c| c.recall)
+            .chain(eval.probed.iter().map(|p| p.recall))
+            .reduce(f64::max);
         eval.frontier = frontier
             .iter()
             .map(|p| {
@@ -266,11 +298,13 @@ pub fn recall_key(r: f64) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::measure::EfMeasurement;
 
     fn ctx() -> Context {
         Context {
             band: (0.85, 0.95),
             k: 10,
+            sweep: Sweep::Band,
             runs: 2,
             engine: "wasm",
             dataset: "d".into(),
@@ -281,11 +315,12 @@ mod tests {
 
     #[test]
     fn scoring_builds_curve_frontier_and_reward() {
-        let sweep = vec![
+        let efs = vec![
             EfMeasurement {
                 ef: 10,
                 recall: 0.8,
                 pass_seconds: vec![0.5, 1.0],
+                calls_per_pass: 1,
                 restore_seconds: vec![0.01, 0.03],
                 fuel_per_query: Some(100.0),
                 retries: 2,
@@ -294,14 +329,23 @@ mod tests {
             EfMeasurement {
                 ef: 20,
                 recall: 1.0,
-                pass_seconds: vec![2.0, 2.0],
+                pass_seconds: vec![4.0, 4.0],
+                calls_per_pass: 2,
                 restore_seconds: vec![0.02, 0.05],
                 fuel_per_query: Some(300.0),
                 retries: 0,
                 noisy: false,
             },
         ];
-        let e = Evaluation::scored(&ctx(), CandidateInfo::default(), 1000, &sweep);
+        let measured = Measured {
+            efs,
+            probed: vec![(1, 0.5), (10, 0.8), (20, 1.0)],
+            never_reached: None,
+        };
+        let e = Evaluation::scored(&ctx(), CandidateInfo::default(), 1000, &measured);
+        // Two calls of 1,000 queries in 4 s: 500 QPS, 2,000 queries timed.
+        assert_eq!((e.curve[1].qps, e.curve[1].queries_timed), (500.0, 2000));
+        assert_eq!(e.probed.len(), 3);
         assert_eq!(e.verdict, Verdict::Ok);
         assert_eq!(e.curve[0].qps, 2000.0);
         assert_eq!(e.curve[0].spread, 0.5);
@@ -342,6 +386,19 @@ mod tests {
         }
         assert_eq!(json["verdict"], "ok");
         assert_eq!(json["engine"], "wasm");
+    }
+
+    #[test]
+    fn a_band_never_reached_is_ok_with_reward_zero_and_says_why() {
+        let measured = Measured {
+            efs: vec![],
+            probed: vec![(1, 0.4), (2, 0.4)],
+            never_reached: Some("the curve never reaches the recall band's bottom 0.85".into()),
+        };
+        let e = Evaluation::scored(&ctx(), CandidateInfo::default(), 100, &measured);
+        assert_eq!((e.verdict, e.reward), (Verdict::Ok, 0.0));
+        assert!(e.message.contains("never reaches"), "{}", e.message);
+        assert_eq!(e.max_recall, Some(0.4));
     }
 
     #[test]

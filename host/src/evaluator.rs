@@ -13,17 +13,12 @@ use crate::compile::{CompileLimits, Compiler};
 use crate::dataset::{Dataset, Metric};
 use crate::evaluation::{CandidateInfo, Context, Evaluation};
 use crate::guest::{Built, KernelComponent, WitMetric};
-use crate::measure::{self, EfMeasurement, Protocol, Runner, Subject, Workload};
+use crate::measure::sweep::Sweep;
+use crate::measure::{self, Measured, Protocol, Runner, Subject, Workload};
 use crate::native::NativeKernel;
 use crate::sandbox::{Limits, Sandbox};
 use crate::template;
 use crate::verdict::Failure;
-
-/// The default sweep, like CRINN's: 1 to 700, denser where recall climbs.
-pub const DEFAULT_EFS: &[usize] = &[
-    1, 2, 4, 6, 8, 10, 12, 14, 16, 20, 24, 28, 32, 40, 48, 56, 64, 80, 96, 112, 128, 160, 192, 256,
-    320, 384, 448, 512, 600, 700,
-];
 
 /// What to evaluate.
 #[derive(Clone, Debug)]
@@ -130,8 +125,9 @@ impl Loaded {
 #[derive(Clone, Debug)]
 pub struct ScoreOptions {
     pub k: usize,
-    pub efs: Vec<usize>,
-    /// Timed passes per ef (after the warm-up).
+    /// Which efs are timed: the band sweep (default) or a list.
+    pub sweep: Sweep,
+    /// Timed passes per ef (after the probe that warms it up).
     pub runs: usize,
     pub params: Vec<(String, String)>,
     pub band: (f64, f64),
@@ -141,6 +137,8 @@ pub struct ScoreOptions {
     pub max_spread: f64,
     /// How many times a too-spread ef is measured again.
     pub retries: usize,
+    /// How long a timed pass lasts at least (several calls added up).
+    pub min_pass_seconds: f64,
     /// When the whole evaluation must be over (verdict `timeout` after it).
     pub deadline: Option<Instant>,
 }
@@ -150,13 +148,14 @@ impl Default for ScoreOptions {
         let protocol = Protocol::default();
         ScoreOptions {
             k: 10,
-            efs: DEFAULT_EFS.to_vec(),
+            sweep: protocol.sweep,
             runs: protocol.runs,
             params: Vec::new(),
-            band: (0.85, 0.95),
+            band: protocol.band,
             fuel: protocol.fuel,
             max_spread: protocol.max_spread,
             retries: protocol.retries,
+            min_pass_seconds: protocol.min_pass_seconds,
             deadline: None,
         }
     }
@@ -166,10 +165,12 @@ impl ScoreOptions {
     /// The measurement protocol these options ask for.
     pub fn protocol(&self) -> Protocol {
         Protocol {
-            warmup: 1,
+            sweep: self.sweep.clone(),
+            band: self.band,
             runs: self.runs,
             max_spread: self.max_spread,
             retries: self.retries,
+            min_pass_seconds: self.min_pass_seconds,
             fuel: self.fuel,
             deadline: self.deadline,
         }
@@ -194,8 +195,13 @@ impl ScoreOptions {
                 data.n_train()
             ));
         }
-        if self.efs.is_empty() || self.efs.contains(&0) {
+        if let Sweep::Efs(efs) = &self.sweep
+            && (efs.is_empty() || efs.contains(&0))
+        {
             return Err("the ef list needs at least one value, all positive".into());
+        }
+        if !(self.min_pass_seconds.is_finite() && self.min_pass_seconds >= 0.0) {
+            return Err("the shortest timed pass must be 0 or more seconds".into());
         }
         if self.runs == 0 {
             return Err("runs must be at least 1".into());
@@ -390,6 +396,7 @@ impl Evaluator {
         let ctx = Context {
             band: opts.band,
             k: opts.k,
+            sweep: opts.sweep.clone(),
             runs: opts.runs,
             engine: "wasm",
             dataset: data.name.clone(),
@@ -508,9 +515,6 @@ impl Evaluator {
             k: opts.k,
         };
         let protocol = opts.protocol();
-        let active = failure.iter().filter(|f| f.is_none()).count() as u64;
-        let per_ef = (protocol.warmup + protocol.runs + usize::from(protocol.fuel)) as u64;
-        progress.phase("sweep", per_ef * opts.efs.len() as u64 * active);
         let standing: Vec<usize> = (0..n).filter(|&i| failure[i].is_none()).collect();
         let subjects: Vec<Subject<'_>> = standing
             .iter()
@@ -522,15 +526,8 @@ impl Evaluator {
                 index: &built[i].as_ref().expect("standing kernels are built").index,
             })
             .collect();
-        let measured = measure::measure_sweep(
-            &self.sandbox,
-            &subjects,
-            &work,
-            &protocol,
-            &opts.efs,
-            progress,
-        );
-        let mut sweeps: Vec<Vec<EfMeasurement>> = vec![Vec::new(); n];
+        let measured = measure::measure_sweep(&self.sandbox, &subjects, &work, &protocol, progress);
+        let mut sweeps: Vec<Measured> = vec![Measured::default(); n];
         for (&i, result) in standing.iter().zip(measured) {
             match result {
                 Ok(sweep) => sweeps[i] = sweep,

@@ -206,13 +206,19 @@ mod tests {
         let ctx = Context {
             band: (0.85, 0.95),
             k: 10,
+            sweep: crate::measure::sweep::Sweep::Band,
             runs: replicates.len(),
             engine: "wasm",
             dataset: "d".into(),
             dataset_info: None,
             params: vec![],
         };
-        let mut e = Evaluation::scored(&ctx, CandidateInfo::default(), 100, &[]);
+        let mut e = Evaluation::scored(
+            &ctx,
+            CandidateInfo::default(),
+            100,
+            &crate::measure::Measured::default(),
+        );
         e.replicate_rewards = replicates.to_vec();
         e.reward = replicates.iter().copied().fold(0.0, f64::max);
         e.max_recall = Some(max_recall);

@@ -10,6 +10,7 @@ use std::time::Duration;
 use anneval::compile::CompileLimits;
 use anneval::dataset::{Dataset, registry};
 use anneval::evaluator::Quiet;
+use anneval::measure::sweep::Sweep;
 use anneval::sandbox::Limits;
 use anneval::{Candidate, Evaluation, Evaluator, ScoreOptions};
 
@@ -80,7 +81,7 @@ pub fn xs20(name: &str) -> &'static Dataset {
 /// One ef, one timed pass, no fuel: enough to reach a verdict.
 pub fn quick() -> ScoreOptions {
     ScoreOptions {
-        efs: vec![10],
+        sweep: Sweep::Efs(vec![10]),
         runs: 1,
         fuel: false,
         ..ScoreOptions::default()

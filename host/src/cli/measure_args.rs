@@ -12,7 +12,8 @@ use crate::compile::CompileLimits;
 use crate::dataset::split::{self, QuerySet};
 use crate::dataset::subsample::subsample;
 use crate::dataset::{Dataset, registry};
-use crate::evaluator::{DEFAULT_EFS, Engine, Evaluator, ScoreOptions};
+use crate::evaluator::{Engine, Evaluator, ScoreOptions};
+use crate::measure::sweep::{FULL_EFS, Sweep};
 use crate::paths;
 use crate::sandbox::Limits;
 
@@ -39,13 +40,27 @@ pub struct MeasureArgs {
     /// Neighbours per query (recall@k).
     #[arg(long, default_value_t = 10)]
     k: usize,
-    /// The ef values to sweep, comma-separated [default: 1 to 700, 30 values].
+    /// Time exactly these efs, comma-separated (instead of --sweep).
     #[arg(long, value_parser = args::ef_list)]
     ef: Option<args::EfList>,
-    /// Timed passes per ef after one warm-up; the best is reported [default:
+    /// Which efs to time: band (those that decide the reward, found for each
+    /// kernel) or full (CRINN's 30 efs from 1 to 700, for curves comparable
+    /// with published ones and QPS at recall 0.99).
+    #[arg(
+        long,
+        value_name = "band|full",
+        default_value = "band",
+        conflicts_with = "ef"
+    )]
+    sweep: String,
+    /// Timed passes per ef after its probe; the best is reported [default:
     /// 3 for score, 5 for gate].
     #[arg(long)]
     runs: Option<usize>,
+    /// The shortest timed pass, in seconds: a pass makes as many calls (each
+    /// on a fresh instance) as it takes to last this long.
+    #[arg(long, value_name = "SECS", default_value_t = 0.1)]
+    min_pass_seconds: f64,
     /// Measure an ef again when its passes spread more than this fraction
     /// ((best - worst) / best).
     #[arg(long, value_name = "FRACTION", default_value_t = 0.10)]
@@ -113,18 +128,22 @@ impl MeasureArgs {
 
     /// The scoring options, checked against `data`.
     pub fn options(&self, defaults: &Defaults, data: &Dataset) -> Result<ScoreOptions> {
+        let sweep = match (&self.ef, self.sweep.as_str()) {
+            (Some(list), _) => Sweep::Efs(list.0.clone()),
+            (None, "band") => Sweep::Band,
+            (None, "full") => Sweep::Efs(FULL_EFS.to_vec()),
+            (None, other) => bail!("--sweep {other:?}: expected band or full"),
+        };
         let opts = ScoreOptions {
             k: self.k,
-            efs: self
-                .ef
-                .as_ref()
-                .map_or_else(|| DEFAULT_EFS.to_vec(), |l| l.0.clone()),
+            sweep,
             runs: self.runs.unwrap_or(defaults.runs),
             params: self.params.clone(),
             band: self.band,
             fuel: !self.no_fuel,
             max_spread: self.max_spread,
             retries: self.retries,
+            min_pass_seconds: self.min_pass_seconds,
             deadline: None,
         };
         opts.check(data).map_err(|e| anyhow!(e))?;

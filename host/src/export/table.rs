@@ -10,11 +10,24 @@ use crate::verdict::Verdict;
 pub fn render(eval: &Evaluation) -> String {
     let mut out = String::new();
     let frontier_efs: Vec<usize> = eval.frontier.iter().map(|p| p.ef).collect();
+    if !eval.probed.is_empty() && eval.probed.len() != eval.curve.len() {
+        let probed: Vec<String> = eval
+            .probed
+            .iter()
+            .map(|p| format!("{} ({:.3})", p.ef, p.recall))
+            .collect();
+        let _ = writeln!(
+            out,
+            "probed ef (recall): {}\ntimed: the {} efs that decide the reward\n",
+            probed.join(", "),
+            eval.curve.len()
+        );
+    }
     if !eval.curve.is_empty() {
         let _ = writeln!(
             out,
-            "{:>6}  {:>8}  {:>12}  {:>7}  {:>14}",
-            "ef", "recall", "QPS", "spread", "fuel/query"
+            "{:>6}  {:>8}  {:>12}  {:>7}  {:>9}  {:>14}",
+            "ef", "recall", "QPS", "spread", "queries", "fuel/query"
         );
         for p in &eval.curve {
             let mark = if frontier_efs.contains(&p.ef) {
@@ -26,17 +39,19 @@ pub fn render(eval: &Evaluation) -> String {
             let fuel = p.fuel_per_query.map_or("-".into(), thousands);
             let _ = writeln!(
                 out,
-                "{:>6}  {:>8.4}  {:>12}  {:>6.1}%{noisy} {:>14} {mark}",
+                "{:>6}  {:>8.4}  {:>12}  {:>6.1}%{noisy} {:>9} {:>14} {mark}",
                 p.ef,
                 p.recall,
                 thousands(p.qps),
                 p.spread * 100.0,
+                thousands(p.queries_timed as f64),
                 fuel
             );
         }
         let _ = writeln!(
             out,
-            "(* on the Pareto frontier; ! passes still spread after re-measuring)\n"
+            "(* on the Pareto frontier; ! passes still spread after re-measuring; \
+             queries answered per timed pass)\n"
         );
     }
     if eval.verdict == Verdict::Ok {

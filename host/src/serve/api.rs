@@ -10,7 +10,8 @@ use sha2::{Digest, Sha256};
 use crate::dataset::registry;
 use crate::dataset::split::QuerySet;
 use crate::evaluation::Evaluation;
-use crate::evaluator::{Candidate, DEFAULT_EFS, Engine, ScoreOptions};
+use crate::evaluator::{Candidate, Engine, ScoreOptions};
+use crate::measure::sweep::{FULL_EFS, Sweep};
 use crate::template::{self, hex};
 
 /// A candidate as a request carries it: exactly one of the three.
@@ -30,7 +31,11 @@ pub struct CandidateSpec {
 pub struct Options {
     pub dataset: Option<String>,
     pub k: Option<usize>,
+    /// Exactly these efs (otherwise the `sweep`).
     pub ef: Option<Vec<usize>>,
+    /// `band` (default: the efs that decide the reward, found per kernel)
+    /// or `full` (CRINN's 30 efs from 1 to 700); ignored when `ef` is given.
+    pub sweep: Option<SweepName>,
     pub runs: Option<usize>,
     pub params: Option<BTreeMap<String, String>>,
     pub band: Option<[f64; 2]>,
@@ -46,10 +51,34 @@ pub struct Options {
     pub wait: Option<bool>,
 }
 
+/// A sweep by name.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum SweepName {
+    Band,
+    Full,
+}
+
+impl SweepName {
+    /// The sweep, or the listed efs when given.
+    pub fn sweep(name: Option<SweepName>, efs: Option<Vec<usize>>) -> Sweep {
+        match (efs, name) {
+            (Some(mut efs), _) => {
+                efs.sort_unstable();
+                efs.dedup();
+                Sweep::Efs(efs)
+            }
+            (None, Some(SweepName::Full)) => Sweep::Efs(FULL_EFS.to_vec()),
+            (None, _) => Sweep::Band,
+        }
+    }
+}
+
 const OPTION_FIELDS: &[&str] = &[
     "dataset",
     "k",
     "ef",
+    "sweep",
     "runs",
     "params",
     "band",
@@ -143,20 +172,17 @@ impl Options {
             return Err(bad("max_base and max_queries must be at least 1"));
         }
         let defaults = ScoreOptions::default();
-        let efs = self.ef.clone().unwrap_or_else(|| DEFAULT_EFS.to_vec());
-        if efs.len() > 100 {
+        if self.ef.as_ref().is_some_and(|efs| efs.len() > 100) {
             return Err(bad("at most 100 ef values"));
         }
         let runs = self.runs.unwrap_or(defaults.runs);
         if runs > 20 {
             return Err(bad("runs must be at most 20"));
         }
-        let mut efs = efs;
-        efs.sort_unstable();
-        efs.dedup();
+        let sweep = SweepName::sweep(self.sweep, self.ef.clone());
         let opts = ScoreOptions {
             k: self.k.unwrap_or(defaults.k),
-            efs,
+            sweep,
             runs,
             params: self
                 .params
@@ -175,7 +201,8 @@ impl Options {
                 "band [{lo}, {hi}] must satisfy 0 <= lo < hi <= 1"
             )));
         }
-        if opts.k == 0 || opts.runs == 0 || opts.efs.is_empty() || opts.efs.contains(&0) {
+        let bad_efs = matches!(&opts.sweep, Sweep::Efs(efs) if efs.is_empty() || efs.contains(&0));
+        if opts.k == 0 || opts.runs == 0 || bad_efs {
             return Err(bad(
                 "k, runs and every ef must be positive, with at least one ef",
             ));
@@ -251,7 +278,8 @@ pub fn content_hash(kind: &str, candidates: &[Candidate], r: &Resolved) -> Strin
         "dataset": r.dataset,
         "engine": r.engine,
         "k": r.opts.k,
-        "ef": r.opts.efs,
+        "sweep": r.opts.sweep,
+        "min_pass_seconds": r.opts.min_pass_seconds,
         "runs": r.opts.runs,
         "params": r.opts.params,
         "band": [r.opts.band.0, r.opts.band.1],
@@ -310,7 +338,7 @@ mod tests {
         )
         .unwrap();
         let r = ok.options.resolve().unwrap();
-        assert_eq!(r.opts.efs, vec![10, 40]);
+        assert_eq!(r.opts.sweep, Sweep::Efs(vec![10, 40]));
         assert_eq!(r.dataset.name, registry::DEFAULT_DATASET);
         assert!(r.wait);
         assert!(matches!(

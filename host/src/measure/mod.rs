@@ -1,0 +1,575 @@
+//! The measurement protocol, shared by `score`, `gate`, `serve` and
+//! `confirm`.
+//!
+//! A sweep measures every kernel measured together:
+//! 1. **probes**: one untimed-for-the-reward pass at each ef the sweep policy
+//!    ([`sweep`]) asks for: the band sweep climbs and fills in until it has
+//!    bracketed the reward band; an explicit sweep probes exactly its listed
+//!    efs. A probe's answers are validated and its recall kept, so it is
+//!    also that ef's warm-up; its time sizes the timed passes;
+//! 2. **timed rounds**: `runs` rounds; each walks every kernel's timed efs
+//!    once (slot by slot: kernel A's j-th ef beside kernel B's j-th), and
+//!    the kernels take turns in an order rotated every round (A B, then
+//!    B A), so neither always runs first and drift of the machine
+//!    (frequency, other tenants' memory traffic) hits both alike; one ef's
+//!    passes are spread over the whole sweep;
+//! 3. a timed pass is long enough to measure: as many calls as needed to
+//!    last [`Protocol::min_pass_seconds`], **each call on a fresh instance**
+//!    restored from the saved index (so no instance sees a query twice),
+//!    their times added up;
+//! 4. slots whose passes spread more than `max_spread` ((best − worst) /
+//!    best QPS) for any kernel are measured again, `runs` more rounds over
+//!    just those slots, up to `retries` times; the new passes *replace* the
+//!    old, so a noisy kernel gets no extra chances at a lucky best; a slot
+//!    still too spread is kept and flagged noisy;
+//! 5. one untimed call per timed ef on the fuel-metering engine counts
+//!    instructions.
+//!
+//! Every call's answers are validated; the recall kept for an ef is the
+//! lowest any of its calls achieved (probe, timed and fuel alike). The
+//! measuring thread holds a core of its own ([`claim_core`]) where the OS
+//! allows.
+//!
+//! Pass `r` of every timed ef forms replicate curve `r`: the spread of the
+//! rewards of the replicates is the reward's coefficient of variation, and
+//! the replicates are what the gate compares, pairwise, between two kernels.
+
+pub mod sweep;
+
+use std::collections::BTreeMap;
+use std::time::Instant;
+
+use crate::dataset::Dataset;
+use crate::evaluator::Progress;
+use crate::guest::{KernelComponent, PassOutput};
+use crate::metrics::hits_at_k;
+use crate::native::NativeKernel;
+use crate::sandbox::{Metering, Sandbox};
+use crate::validate::validate_answers;
+use crate::verdict::Failure;
+use sweep::{Planner, Sweep};
+
+/// Calls per timed pass at most, however fast a call is.
+pub const MAX_CALLS_PER_PASS: usize = 64;
+
+/// How passes are run.
+#[derive(Clone, Debug)]
+pub struct Protocol {
+    /// Which efs are probed and timed.
+    pub sweep: Sweep,
+    /// The reward's recall band, which the band sweep brackets.
+    pub band: (f64, f64),
+    pub runs: usize,
+    /// (best − worst) / best above which an ef is measured again.
+    pub max_spread: f64,
+    /// How many times a too-spread ef is measured again.
+    pub retries: usize,
+    /// A timed pass makes as many calls (each on a fresh instance) as it
+    /// takes to last this long, judged by the probe's time.
+    pub min_pass_seconds: f64,
+    /// Whether to run the fuel-metering pass.
+    pub fuel: bool,
+    /// When the whole evaluation must be over.
+    pub deadline: Option<Instant>,
+}
+
+impl Default for Protocol {
+    fn default() -> Self {
+        Protocol {
+            sweep: Sweep::Band,
+            band: (0.85, 0.95),
+            runs: 3,
+            max_spread: 0.10,
+            retries: 2,
+            min_pass_seconds: 0.1,
+            fuel: true,
+            deadline: None,
+        }
+    }
+}
+
+/// The queries handed to every kernel, and how answers are checked.
+pub struct Workload<'a> {
+    pub dataset: &'a Dataset,
+    /// The queries as the guest sees them (unit-normalised for angular).
+    pub guest_queries: &'a [f32],
+    pub k: usize,
+}
+
+/// What runs a kernel's passes.
+#[derive(Clone, Copy)]
+pub enum Runner<'a> {
+    /// A component in the wasmtime sandbox (a fresh instance per pass).
+    Wasm(&'a KernelComponent),
+    /// A native binary in the OS sandbox (a fresh process per pass).
+    Native(&'a NativeKernel),
+}
+
+/// One kernel in a measurement: its runner and its built index.
+pub struct Subject<'a> {
+    pub runner: Runner<'a>,
+    pub index: &'a [u8],
+}
+
+/// One timed `ef` of one kernel, measured.
+#[derive(Clone, Debug, PartialEq)]
+pub struct EfMeasurement {
+    pub ef: usize,
+    pub recall: f64,
+    /// Host-timed seconds of each kept timed pass (warm-up excluded): the
+    /// sum of its calls' times.
+    pub pass_seconds: Vec<f64>,
+    /// Calls (each a fresh instance answering the whole batch) per pass.
+    pub calls_per_pass: usize,
+    /// Seconds each timed call spent restoring its searcher (untimed).
+    pub restore_seconds: Vec<f64>,
+    pub fuel_per_query: Option<f64>,
+    /// How many times the ef was measured again for spreading too much.
+    pub retries: usize,
+    /// Whether the kept passes still spread more than allowed.
+    pub noisy: bool,
+}
+
+impl EfMeasurement {
+    /// Queries per second of each timed pass, for a batch of `queries`.
+    pub fn pass_qps(&self, queries: usize) -> Vec<f64> {
+        let timed = (queries * self.calls_per_pass) as f64;
+        self.pass_seconds
+            .iter()
+            .map(|s| timed / s.max(1e-12))
+            .collect()
+    }
+
+    /// The best pass's QPS.
+    pub fn best_qps(&self, queries: usize) -> f64 {
+        self.pass_qps(queries).into_iter().fold(0.0, f64::max)
+    }
+}
+
+/// A `timeout` failure once `deadline` has passed.
+pub fn within_deadline(deadline: Option<Instant>) -> Result<(), Failure> {
+    match deadline {
+        Some(d) if Instant::now() >= d => Err(Failure::new(
+            crate::verdict::Verdict::Timeout,
+            "the evaluation did not finish within its time budget",
+        )),
+        _ => Ok(()),
+    }
+}
+
+/// (best − worst) / best of the passes' QPS, computed from their times.
+pub fn spread(seconds: &[f64]) -> f64 {
+    let best = seconds.iter().copied().fold(f64::INFINITY, f64::min);
+    let worst = seconds.iter().copied().fold(0.0, f64::max);
+    if worst > 0.0 {
+        (worst - best) / worst
+    } else {
+        0.0
+    }
+}
+
+/// One kernel's measured sweep.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct Measured {
+    /// The timed efs, ascending.
+    pub efs: Vec<EfMeasurement>,
+    /// Every probed (ef, recall), ascending in ef.
+    pub probed: Vec<(usize, f64)>,
+    /// Why the band sweep timed nothing (reward 0), when it did not.
+    pub never_reached: Option<String>,
+}
+
+/// How one subject's sweep ended: measured, or a failure and the ef it
+/// happened at.
+pub type SweepResult = Result<Measured, (usize, Failure)>;
+
+/// Measures every subject's sweep, reporting each call to `progress`; one
+/// result per subject, in order. A subject that fails is dropped from the
+/// rest of the sweep; the others go on.
+pub fn measure_sweep(
+    sandbox: &Sandbox,
+    subjects: &[Subject<'_>],
+    work: &Workload<'_>,
+    protocol: &Protocol,
+    progress: &dyn Progress,
+) -> Vec<SweepResult> {
+    let n = subjects.len();
+    let mut m = Measurement {
+        sandbox,
+        subjects,
+        work,
+        protocol,
+        progress,
+        scorers: vec![BTreeMap::new(); n],
+        failed: vec![None; n],
+    };
+
+    // 1. Probes, the subjects taking turns.
+    let mut planners: Vec<Planner> = (0..n)
+        .map(|_| Planner::new(&protocol.sweep, protocol.band, work.k))
+        .collect();
+    let mut probe_seconds: Vec<BTreeMap<usize, f64>> = vec![BTreeMap::new(); n];
+    progress.phase("probe", 0);
+    loop {
+        let mut probed_any = false;
+        for i in 0..n {
+            if m.failed[i].is_some() {
+                continue;
+            }
+            let Some(ef) = planners[i].next_probe() else {
+                continue;
+            };
+            probed_any = true;
+            progress.extend(1);
+            if let Some(out) = m.call(i, ef, Metering::Timing) {
+                planners[i].record(ef, m.scorers[i][&ef].recall);
+                probe_seconds[i].insert(ef, out.seconds);
+            }
+        }
+        if !probed_any {
+            break;
+        }
+    }
+
+    // 2. Timed rounds over slots: slot j is each subject's j-th timed ef.
+    let timed: Vec<Vec<usize>> = planners.iter().map(Planner::timed_efs).collect();
+    let calls: Vec<Vec<usize>> = timed
+        .iter()
+        .zip(&probe_seconds)
+        .map(|(efs, probes)| {
+            efs.iter()
+                .map(|ef| calls_per_pass(probes.get(ef).copied(), protocol.min_pass_seconds))
+                .collect()
+        })
+        .collect();
+    let slots = timed.iter().map(Vec::len).max().unwrap_or(0);
+    let standing =
+        |m: &Measurement<'_, '_>, i: usize, j: usize| m.failed[i].is_none() && j < timed[i].len();
+    let steps: usize = (0..n)
+        .flat_map(|i| calls[i].iter().map(|c| c * protocol.runs))
+        .sum();
+    progress.phase("sweep", steps as u64);
+    let mut seconds: Vec<Vec<Vec<f64>>> = timed.iter().map(|t| vec![Vec::new(); t.len()]).collect();
+    let mut restores = seconds.clone();
+    let mut retries = vec![0; slots];
+    let mut pending: Vec<usize> = (0..slots).collect();
+    loop {
+        for i in 0..n {
+            for &j in pending.iter().filter(|&&j| j < timed[i].len()) {
+                seconds[i][j].clear();
+                restores[i][j].clear();
+            }
+        }
+        for round in 0..protocol.runs {
+            for &j in &pending {
+                for i in (0..n).map(|x| (x + round) % n) {
+                    if !standing(&m, i, j) {
+                        continue;
+                    }
+                    if let Some((total, restored)) = m.timed_pass(i, timed[i][j], calls[i][j]) {
+                        seconds[i][j].push(total);
+                        restores[i][j].extend(restored);
+                    }
+                }
+            }
+        }
+        let too_spread: Vec<usize> = pending
+            .iter()
+            .copied()
+            .filter(|&j| retries[j] < protocol.retries)
+            .filter(|&j| {
+                (0..n).any(|i| standing(&m, i, j) && spread(&seconds[i][j]) > protocol.max_spread)
+            })
+            .collect();
+        if too_spread.is_empty() {
+            break;
+        }
+        for &j in &too_spread {
+            retries[j] += 1;
+        }
+        let mut extra = 0;
+        for (i, per_slot) in calls.iter().enumerate() {
+            if m.failed[i].is_none() {
+                extra += too_spread
+                    .iter()
+                    .filter_map(|&j| per_slot.get(j))
+                    .map(|c| c * protocol.runs)
+                    .sum::<usize>();
+            }
+        }
+        progress.extend(extra as u64);
+        pending = too_spread;
+    }
+
+    // 3. Instructions, counted by the wasm engine only.
+    let mut fuel: Vec<Vec<Option<f64>>> = timed.iter().map(|t| vec![None; t.len()]).collect();
+    if protocol.fuel {
+        for j in 0..slots {
+            for i in 0..n {
+                if !standing(&m, i, j) || !matches!(subjects[i].runner, Runner::Wasm(_)) {
+                    continue;
+                }
+                progress.extend(1);
+                if let Some(out) = m.call(i, timed[i][j], Metering::Fuel) {
+                    fuel[i][j] = out.fuel.map(|f| f as f64 / work.dataset.n_test() as f64);
+                }
+            }
+        }
+    }
+
+    let Measurement {
+        scorers, failed, ..
+    } = m;
+    (0..n)
+        .map(|i| {
+            if let Some(failure) = failed[i].clone() {
+                return Err(failure);
+            }
+            let efs = timed[i]
+                .iter()
+                .enumerate()
+                .map(|(j, &ef)| EfMeasurement {
+                    ef,
+                    recall: scorers[i][&ef].recall,
+                    noisy: spread(&seconds[i][j]) > protocol.max_spread,
+                    pass_seconds: seconds[i][j].clone(),
+                    calls_per_pass: calls[i][j],
+                    restore_seconds: restores[i][j].clone(),
+                    fuel_per_query: fuel[i][j],
+                    retries: retries[j],
+                })
+                .collect();
+            Ok(Measured {
+                efs,
+                probed: planners[i].probed(),
+                never_reached: planners[i].never_reached(),
+            })
+        })
+        .collect()
+}
+
+/// Calls per timed pass: enough for `min_seconds` at the probe's pace.
+fn calls_per_pass(probe_seconds: Option<f64>, min_seconds: f64) -> usize {
+    match probe_seconds {
+        Some(s) if s > 0.0 => ((min_seconds / s).ceil() as usize).clamp(1, MAX_CALLS_PER_PASS),
+        _ => 1,
+    }
+}
+
+/// The state of a measurement: what every call needs, and who has failed.
+struct Measurement<'s, 'a> {
+    sandbox: &'s Sandbox,
+    subjects: &'s [Subject<'a>],
+    work: &'s Workload<'a>,
+    protocol: &'s Protocol,
+    progress: &'s dyn Progress,
+    /// Per subject, per ef.
+    scorers: Vec<BTreeMap<usize, Scorer>>,
+    failed: Vec<Option<(usize, Failure)>>,
+}
+
+impl Measurement<'_, '_> {
+    /// One timed pass: `calls` calls, each on a fresh instance; their summed
+    /// search seconds and each call's restore seconds. `None` (and the
+    /// subject marked failed) when a call fails.
+    fn timed_pass(&mut self, i: usize, ef: usize, calls: usize) -> Option<(f64, Vec<f64>)> {
+        let mut total = 0.0;
+        let mut restores = Vec::with_capacity(calls);
+        for _ in 0..calls {
+            let out = self.call(i, ef, Metering::Timing)?;
+            total += out.seconds;
+            restores.push(out.restore_seconds);
+        }
+        Some((total, restores))
+    }
+
+    /// One call: a fresh instance (or process) restored from the saved
+    /// index, the batch searched, the answers validated and scored. `None`
+    /// (and the subject marked failed) when it fails.
+    fn call(&mut self, i: usize, ef: usize, metering: Metering) -> Option<PassOutput> {
+        let result = self.try_call(i, ef, metering);
+        self.progress.step(&format!("ef={ef}"));
+        match result {
+            Ok(out) => Some(out),
+            Err(failure) => {
+                self.failed[i] = Some((ef, failure));
+                None
+            }
+        }
+    }
+
+    fn try_call(&mut self, i: usize, ef: usize, metering: Metering) -> Result<PassOutput, Failure> {
+        within_deadline(self.protocol.deadline)?;
+        let (s, work) = (&self.subjects[i], self.work);
+        let (queries, dim, k) = (work.guest_queries, work.dataset.dim, work.k);
+        let out = match s.runner {
+            Runner::Wasm(kernel) => kernel
+                .restore(self.sandbox, metering, s.index)
+                .and_then(|searcher| searcher.search_batch(self.sandbox, queries, dim, k, ef)),
+            Runner::Native(kernel) => kernel.pass(s.index, queries, dim, k, ef),
+        }?;
+        self.scorers[i]
+            .entry(ef)
+            .or_default()
+            .score(work, &out.ids)?;
+        Ok(out)
+    }
+}
+
+/// Validates each pass's answers and keeps the lowest recall; recall is only
+/// recomputed when the answers change.
+#[derive(Clone)]
+struct Scorer {
+    recall: f64,
+    previous: Option<Vec<u32>>,
+}
+
+impl Default for Scorer {
+    fn default() -> Self {
+        Scorer {
+            recall: f64::INFINITY,
+            previous: None,
+        }
+    }
+}
+
+impl Scorer {
+    fn score(&mut self, work: &Workload<'_>, ids: &[u32]) -> Result<(), Failure> {
+        let data = work.dataset;
+        validate_answers(ids, data.n_test(), work.k, data.n_train())?;
+        if self.previous.as_deref() != Some(ids) {
+            self.recall = self.recall.min(recall_at_k(data, ids, work.k));
+            self.previous = Some(ids.to_vec());
+        }
+        Ok(())
+    }
+}
+
+/// Mean recall@k of validated answers (`queries × k` ids), ann-benchmarks'
+/// way: distances recomputed on the host from the original vectors.
+pub fn recall_at_k(data: &Dataset, ids: &[u32], k: usize) -> f64 {
+    let mut hits = 0usize;
+    let mut returned = Vec::with_capacity(k);
+    for (q, answer) in ids.chunks_exact(k).enumerate() {
+        let query = data.test_row(q);
+        returned.clear();
+        returned.extend(
+            answer
+                .iter()
+                .map(|&id| data.metric.distance(query, data.train_row(id as usize))),
+        );
+        hits += hits_at_k(data.true_distances(q), &returned, k);
+    }
+    hits as f64 / ids.len() as f64
+}
+
+/// A core held by one measuring thread; released when dropped.
+pub struct CoreClaim {
+    core: Option<usize>,
+    /// The lock that holds the core against other threads and processes.
+    _lock: Option<std::fs::File>,
+}
+
+impl CoreClaim {
+    pub fn core(&self) -> Option<usize> {
+        self.core
+    }
+}
+
+/// Claims a core of its own for the calling measuring thread and pins the
+/// thread to it, so a measurement is neither moved between cores mid-pass
+/// nor made to share its core with another measurement, in this process or
+/// any other anneval process on the machine (a lock file per core, in the
+/// temporary directory). Cores are tried from the last one down (core 0 runs
+/// the epoch ticker and most interrupts). When every core is taken, or the
+/// OS refuses, the thread is not pinned.
+pub fn claim_core() -> CoreClaim {
+    let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+    let dir = std::env::temp_dir().join("anneval-cores");
+    let _ = std::fs::create_dir_all(&dir);
+    for core in (0..cores).rev() {
+        let Ok(lock) = std::fs::File::create(dir.join(format!("{core}.lock"))) else {
+            continue;
+        };
+        if lock.try_lock().is_ok() {
+            return CoreClaim {
+                core: pin_current_thread(core),
+                _lock: Some(lock),
+            };
+        }
+    }
+    CoreClaim {
+        core: None,
+        _lock: None,
+    }
+}
+
+/// Pins the calling thread to `core`.
+pub fn pin_current_thread(core: usize) -> Option<usize> {
+    // SAFETY: sched_setaffinity on the calling thread (pid 0) with a zeroed,
+    // then filled, cpu_set_t of the right size.
+    unsafe {
+        let mut set: libc::cpu_set_t = std::mem::zeroed();
+        libc::CPU_SET(core, &mut set);
+        let ok = libc::sched_setaffinity(0, size_of::<libc::cpu_set_t>(), &set) == 0;
+        ok.then_some(core)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::dataset::Metric;
+    use crate::dataset::split::QuerySet;
+
+    #[test]
+    fn recall_counts_hits_by_distance_not_by_id() {
+        // Two base points at the same distance from the query: either is a hit.
+        let data = Dataset {
+            name: "t".into(),
+            metric: Metric::Euclidean,
+            dim: 1,
+            train: vec![-1.0, 1.0, 5.0],
+            test: vec![0.0],
+            neighbors: vec![0, 1, 2],
+            distances: vec![1.0, 1.0, 5.0],
+            gt_k: 3,
+            queries: QuerySet::All,
+        };
+        assert_eq!(recall_at_k(&data, &[1], 1), 1.0);
+        assert_eq!(recall_at_k(&data, &[2], 1), 0.0);
+        assert_eq!(recall_at_k(&data, &[2, 0], 2), 0.5);
+    }
+
+    #[test]
+    fn concurrent_measurements_get_cores_of_their_own() {
+        let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+        let (a, b) = std::thread::scope(|s| {
+            let (tx, rx) = std::sync::mpsc::channel();
+            let (done_tx, done_rx) = std::sync::mpsc::channel::<()>();
+            let holder = s.spawn(move || {
+                let claim = claim_core();
+                tx.send(claim.core()).unwrap();
+                done_rx.recv().unwrap();
+            });
+            let first = rx.recv().unwrap();
+            let second = s.spawn(claim_core).join().unwrap().core();
+            done_tx.send(()).unwrap();
+            holder.join().unwrap();
+            (first, second)
+        });
+        if cores > 1 && a.is_some() && b.is_some() {
+            assert_ne!(a, b, "two live claims share a core");
+        }
+        // Released claims are handed out again.
+        let again = std::thread::spawn(|| claim_core().core()).join().unwrap();
+        assert_eq!(again, a);
+    }
+
+    #[test]
+    fn spread_is_relative_to_the_slowest_pass() {
+        assert_eq!(spread(&[1.0, 1.0]), 0.0);
+        assert!((spread(&[0.9, 1.0]) - 0.1).abs() < 1e-12);
+        assert_eq!(spread(&[]), 0.0);
+    }
+}
