@@ -168,6 +168,17 @@ impl Evaluation {
         }
     }
 
+    /// The curve's measured (recall, best QPS) points.
+    pub fn points(&self) -> Vec<Point> {
+        self.curve
+            .iter()
+            .map(|c| Point {
+                recall: c.recall,
+                qps: c.qps,
+            })
+            .collect()
+    }
+
     /// An evaluation that ended in `failure`; whatever was measured before
     /// the failure is kept for diagnosis, but the reward is 0.
     pub fn failed(ctx: &Context, candidate: CandidateInfo, failure: Failure) -> Evaluation {
@@ -210,14 +221,7 @@ impl Evaluation {
                 }
             })
             .collect();
-        let points: Vec<Point> = eval
-            .curve
-            .iter()
-            .map(|c| Point {
-                recall: c.recall,
-                qps: c.qps,
-            })
-            .collect();
+        let points = eval.points();
         let frontier = metrics::pareto_frontier(&points);
         eval.reward = metrics::band_reward(&points, ctx.band.0, ctx.band.1);
         for r in REPORTED_RECALLS {

@@ -16,6 +16,7 @@ use std::str::FromStr;
 use serde::{Deserialize, Serialize};
 
 use crate::evaluation::Evaluation;
+use crate::measure::sweep::Sweep;
 use crate::stats::{self, RatioInterval};
 use crate::verdict::Verdict;
 
@@ -149,9 +150,16 @@ pub fn decide(
             )),
             Some(_) => {}
         }
+        // The band sweep stops each kernel at its first ef past the band's
+        // top, so beyond that top its best recall says where its probes
+        // happened to land, not what it can reach: compare up to the top.
+        let cap = match baseline.sweep {
+            Sweep::Band => baseline.band[1],
+            Sweep::Efs(_) => 1.0,
+        };
         let (b, c) = (
-            baseline.max_recall.unwrap_or(0.0),
-            candidate.max_recall.unwrap_or(0.0),
+            baseline.max_recall.unwrap_or(0.0).min(cap),
+            candidate.max_recall.unwrap_or(0.0).min(cap),
         );
         if c < b - opts.recall_tolerance {
             reasons.push(format!(
@@ -206,7 +214,7 @@ mod tests {
         let ctx = Context {
             band: (0.85, 0.95),
             k: 10,
-            sweep: crate::measure::sweep::Sweep::Band,
+            sweep: Sweep::Efs(vec![10, 20]),
             runs: replicates.len(),
             engine: "wasm",
             dataset: "d".into(),
@@ -224,6 +232,14 @@ mod tests {
         e.max_recall = Some(max_recall);
         e.fuel_reward = Some(fuel_reward);
         e
+    }
+
+    /// `e` with its best recall just past the band's top.
+    fn sloppy_band(e: &Evaluation) -> Evaluation {
+        Evaluation {
+            max_recall: Some(0.951),
+            ..e.clone()
+        }
     }
 
     #[test]
@@ -256,6 +272,15 @@ mod tests {
             "{:?}",
             r.reasons
         );
+
+        // With the band sweep, best recalls count only up to the band's top:
+        // both kernels reached it, wherever their last probe landed.
+        let mut band_base = base.clone();
+        band_base.sweep = Sweep::Band;
+        let mut band_fast = sloppy_band(&faster);
+        band_fast.sweep = Sweep::Band;
+        let r = decide(band_base, band_fast, &opts).unwrap();
+        assert!(r.passed, "{:?}", r.reasons);
 
         // A candidate that failed fails the gate; a failed baseline is an error.
         let mut broken = faster.clone();

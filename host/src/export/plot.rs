@@ -15,7 +15,7 @@ use plotters::prelude::*;
 
 use crate::evaluation::Evaluation;
 use crate::export::table::thousands;
-use crate::metrics::{self, Point};
+use crate::metrics;
 use crate::paths::write_atomic;
 
 const SIZE: (u32, u32) = (960, 640);
@@ -126,15 +126,7 @@ where
         let color = Palette99::pick(i).to_rgba();
         // The line is what the reward credits: the staircase of the best QPS
         // measured at each recall or above, not a line between points.
-        let points: Vec<Point> = eval
-            .curve
-            .iter()
-            .map(|p| Point {
-                recall: p.recall,
-                qps: p.qps,
-            })
-            .collect();
-        let credited = metrics::credited_staircase(&points, x_lo.max(0.0));
+        let credited = metrics::credited_staircase(&eval.points(), x_lo.max(0.0));
         chart
             .draw_series(LineSeries::new(credited, color.stroke_width(2)))
             .map_err(err)?
