@@ -53,7 +53,9 @@ fn interpolated_reward(eval: &Evaluation) -> f64 {
 static TIMING: std::sync::Mutex<()> = std::sync::Mutex::new(());
 
 fn one_at_a_time() -> std::sync::MutexGuard<'static, ()> {
-    TIMING.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+    TIMING
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner())
 }
 
 fn all_ok(evals: &[Evaluation]) {

@@ -14,9 +14,10 @@
 //!    (frequency, other tenants' memory traffic) hits both alike; one ef's
 //!    passes are spread over the whole sweep;
 //! 3. a timed pass is long enough to measure: as many calls as needed to
-//!    last [`Protocol::min_pass_seconds`], **each call on a fresh instance**
-//!    restored from the saved index (so no instance sees a query twice),
-//!    their times added up;
+//!    last [`Protocol::min_pass_seconds`] (longer when a kernel has few
+//!    timed efs: a round lasts at least [`MIN_ROUND_SECONDS`]), **each call
+//!    on a fresh instance** restored from the saved index (so no instance
+//!    sees a query twice), their times added up;
 //! 4. slots whose passes spread more than `max_spread` ((best − worst) /
 //!    best QPS) for any kernel are measured again, `runs` more rounds over
 //!    just those slots, up to `retries` times; the new passes *replace* the
@@ -51,6 +52,13 @@ use sweep::{Planner, Sweep};
 
 /// Calls per timed pass at most, however fast a call is.
 pub const MAX_CALLS_PER_PASS: usize = 64;
+
+/// A kernel's timed round lasts at least this long: with few timed efs its
+/// passes are made longer, so that its `runs` passes of one ef do not all
+/// fall into one slow spell of the machine (spells last seconds). Longer
+/// passes only lower a pass's noise, so a kernel gains nothing by having
+/// fewer efs timed.
+pub const MIN_ROUND_SECONDS: f64 = 1.0;
 
 /// How passes are run.
 #[derive(Clone, Debug)]
@@ -237,8 +245,9 @@ pub fn measure_sweep(
         .iter()
         .zip(&probe_seconds)
         .map(|(efs, probes)| {
+            let min_pass = pass_seconds(protocol.min_pass_seconds, efs.len());
             efs.iter()
-                .map(|ef| calls_per_pass(probes.get(ef).copied(), protocol.min_pass_seconds))
+                .map(|ef| calls_per_pass(probes.get(ef).copied(), min_pass))
                 .collect()
         })
         .collect();
@@ -346,6 +355,16 @@ pub fn measure_sweep(
             })
         })
         .collect()
+}
+
+/// How long each of a kernel's passes must last when it has `timed_efs`
+/// efs: at least `min_pass_seconds`, and together at least
+/// [`MIN_ROUND_SECONDS`] a round.
+fn pass_seconds(min_pass_seconds: f64, timed_efs: usize) -> f64 {
+    if min_pass_seconds <= 0.0 {
+        return 0.0;
+    }
+    min_pass_seconds.max(MIN_ROUND_SECONDS / timed_efs.max(1) as f64)
 }
 
 /// Calls per timed pass: enough for `min_seconds` at the probe's pace.
@@ -564,6 +583,20 @@ mod tests {
         // Released claims are handed out again.
         let again = std::thread::spawn(|| claim_core().core()).join().unwrap();
         assert_eq!(again, a);
+    }
+
+    #[test]
+    fn passes_last_long_enough_and_a_round_lasts_a_second() {
+        // 7 efs: 0.1 s passes would make a 0.7 s round, so 1/7 s each.
+        assert!((pass_seconds(0.1, 7) - 1.0 / 7.0).abs() < 1e-12);
+        assert_eq!(pass_seconds(0.1, 30), 0.1);
+        assert_eq!(pass_seconds(0.1, 1), 1.0);
+        assert_eq!(pass_seconds(0.0, 1), 0.0, "0 asks for single calls");
+        // A 7 ms call needs 15 calls for 0.1 s; never more than the cap.
+        assert_eq!(calls_per_pass(Some(0.007), 0.1), 15);
+        assert_eq!(calls_per_pass(Some(1e-6), 1.0), MAX_CALLS_PER_PASS);
+        assert_eq!(calls_per_pass(Some(0.5), 0.1), 1);
+        assert_eq!(calls_per_pass(None, 0.1), 1);
     }
 
     #[test]
