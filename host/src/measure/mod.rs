@@ -147,11 +147,6 @@ impl EfMeasurement {
             .map(|s| timed / s.max(1e-12))
             .collect()
     }
-
-    /// The best pass's QPS.
-    pub fn best_qps(&self, queries: usize) -> f64 {
-        self.pass_qps(queries).into_iter().fold(0.0, f64::max)
-    }
 }
 
 /// A `timeout` failure once `deadline` has passed.

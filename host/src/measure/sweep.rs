@@ -95,11 +95,6 @@ impl Planner {
         self.probed.insert(ef, recall);
     }
 
-    /// The recall probed at `ef`.
-    pub fn recall(&self, ef: usize) -> Option<f64> {
-        self.probed.get(&ef).copied()
-    }
-
     /// The next ef to probe, or `None` when probing is over.
     pub fn next_probe(&mut self) -> Option<usize> {
         if let Sweep::Efs(efs) = &self.sweep {
@@ -280,6 +275,12 @@ mod tests {
     use super::*;
 
     const BAND: (f64, f64) = (0.85, 0.95);
+
+    impl Planner {
+        fn recall(&self, ef: usize) -> Option<f64> {
+            self.probed.get(&ef).copied()
+        }
+    }
 
     /// Runs the planner against a recall function.
     fn plan(sweep: &Sweep, recall: impl Fn(usize) -> f64) -> Planner {
