@@ -77,7 +77,6 @@ fn curve_shaping_kernels_earn_no_more_than_the_honest_kernel() {
     let opts = ScoreOptions {
         sweep: Sweep::Efs(vec![1, 8, 14, 16, 20, 24, 32, 48]),
         runs: 5,
-        min_pass_seconds: 0.05,
         ..ScoreOptions::default()
     };
     opts.check(&data).unwrap();
