@@ -8,7 +8,9 @@ one): completions in, one float per completion out.
                             max_base=30000, max_queries=1000)
     rewards = reward(completions)   # floats, in order
 
-Each completion's last ```rust block is the candidate `kernel.rs`. One call
+Each completion's last ```rust block is the candidate `kernel.rs` (with
+language="cpp", its last ```cpp block is a `kernel.cpp`; with language="c",
+its last ```c block a `kernel.c`). One call
 scores the whole group in one batch, measured in one run together with the
 reference kernel; a completion's reward is its reward divided by the
 reference's (1.0 = as fast as the reference), or the raw reward with
@@ -29,7 +31,7 @@ import time
 import urllib.error
 import urllib.request
 
-__all__ = ["AnnevalClient", "AnnevalError", "extract_rust", "make_reward_fn"]
+__all__ = ["AnnevalClient", "AnnevalError", "extract_kernel", "extract_rust", "make_reward_fn"]
 
 _FENCE = re.compile(r"```([A-Za-z0-9_+-]*)[ \t]*\n(.*?)```", re.S)
 
@@ -49,17 +51,34 @@ def _text(completion):
     return ""
 
 
+# Per language: the fence tags of its blocks, and what an untagged kernel in
+# it contains.
+_LANGUAGES = {
+    "rust": (("rust", "rs"), "impl Kernel for Index"),
+    "cpp": (("cpp", "c++", "cc", "cxx"), "struct Index"),
+    "c": (("c",), "kernel_build("),
+}
+
+
+def extract_kernel(completion, language="rust"):
+    """The last block of `language` ("rust", "cpp" or "c") in a completion;
+    failing that, the last fenced block that looks like such a kernel; else
+    None."""
+    tags, marker = _LANGUAGES[language]
+    blocks = _FENCE.findall(_text(completion))
+    for lang, code in reversed(blocks):
+        if lang.lower() in tags:
+            return code
+    for lang, code in reversed(blocks):
+        if marker in code:
+            return code
+    return None
+
+
 def extract_rust(completion):
     """The last ```rust (or ```rs) block of a completion; failing that, the
     last fenced block that implements the kernel trait; else None."""
-    blocks = _FENCE.findall(_text(completion))
-    for lang, code in reversed(blocks):
-        if lang.lower() in ("rust", "rs"):
-            return code
-    for lang, code in reversed(blocks):
-        if "impl Kernel for Index" in code:
-            return code
-    return None
+    return extract_kernel(completion, "rust")
 
 
 class AnnevalClient:
@@ -107,13 +126,14 @@ class AnnevalClient:
                 time.sleep(0.5)
         raise AnnevalError(f"no replica answered after {self.max_retries} tries (last: {last})")
 
-    def score(self, source, **options):
-        """Scores one kernel.rs; returns the evaluation (a dict)."""
-        return self._request("POST", "/v1/score", {"candidate": {"source": source}, **options})
+    def score(self, source, language="rust", **options):
+        """Scores one kernel (Rust, "cpp" or "c"); returns the evaluation (a dict)."""
+        candidate = {"source": source, "language": language}
+        return self._request("POST", "/v1/score", {"candidate": candidate, **options})
 
-    def score_batch(self, sources, **options):
-        """Scores a group of kernel.rs sources together with the reference."""
-        body = {"candidates": [{"source": s} for s in sources], **options}
+    def score_batch(self, sources, language="rust", **options):
+        """Scores a group of kernels of one language together with the reference."""
+        body = {"candidates": [{"source": s, "language": language} for s in sources], **options}
         return self._request("POST", "/v1/score/batch", body)
 
     def evaluation(self, evaluation_id):
@@ -123,17 +143,21 @@ class AnnevalClient:
         return self._request("GET", "/healthz")
 
 
-def make_reward_fn(urls="http://127.0.0.1:8080", penalty=-1.0, normalized=True, client=None, **options):
+def make_reward_fn(
+    urls="http://127.0.0.1:8080", penalty=-1.0, normalized=True, client=None, language="rust", **options
+):
     """A reward function: completions -> one float each (see the module doc)."""
     client = client or AnnevalClient(urls)
+    if language not in _LANGUAGES:
+        raise ValueError(f"language {language!r}: one of {', '.join(_LANGUAGES)}")
 
     def reward(completions, **_trainer_kwargs):
         rewards = [float(penalty)] * len(completions)
-        sources = [extract_rust(c) for c in completions]
+        sources = [extract_kernel(c, language) for c in completions]
         present = [(i, s) for i, s in enumerate(sources) if s and s.strip()]
         if not present:
             return rewards
-        answer = client.score_batch([s for _, s in present], **options)
+        answer = client.score_batch([s for _, s in present], language=language, **options)
         for (i, _), result in zip(present, answer["results"]):
             if result.get("verdict") != "ok":
                 continue

@@ -5,10 +5,11 @@ import sys
 import unittest
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from anneval_client import AnnevalClient, AnnevalError, extract_rust, make_reward_fn  # noqa: E402
+from anneval_client import AnnevalClient, AnnevalError, extract_kernel, extract_rust, make_reward_fn  # noqa: E402
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 BRUTE = open(os.path.join(ROOT, "guest-template", "variants", "brute_force.rs")).read()
+CPP_REFERENCE = open(os.path.join(ROOT, "guest-template-cpp", "kernel.cpp")).read()
 OPTIONS = {"ef": [10, 40], "runs": 1, "fuel": False, "max_queries": 100}
 
 
@@ -23,6 +24,16 @@ class Extraction(unittest.TestCase):
         self.assertEqual(extract_rust(msg), "impl Kernel for Index {}\n")
         self.assertIsNone(extract_rust("no code here"))
         self.assertIsNone(extract_rust("```text\nnot rust\n```"))
+
+    def test_cpp_and_c_blocks(self):
+        text = "```rust\nfn a() {}\n```\n```cpp\nstruct Index {};\n```\n```c\nint x;\n```"
+        self.assertEqual(extract_kernel(text, "cpp"), "struct Index {};\n")
+        self.assertEqual(extract_kernel(text, "c"), "int x;\n")
+        self.assertEqual(extract_kernel(text, "rust"), "fn a() {}\n")
+        self.assertEqual(extract_kernel("```\nstruct Index { };\n```", "cpp"), "struct Index { };\n")
+        self.assertIsNone(extract_kernel("```rust\nfn a() {}\n```", "cpp"))
+        with self.assertRaises(ValueError):
+            make_reward_fn(language="fortran")
 
 
 @unittest.skipUnless(os.environ.get("ANNEVAL_URL"), "needs a live server at $ANNEVAL_URL")
@@ -51,6 +62,15 @@ class Live(unittest.TestCase):
         again = self.client.score(BRUTE, **OPTIONS)
         self.assertTrue(again["cached"])
         self.assertEqual(self.client.evaluation(one["id"])["status"], "done")
+
+    def test_cpp_kernels(self):
+        one = self.client.score(CPP_REFERENCE, language="cpp", **OPTIONS)
+        self.assertEqual(one["verdict"], "ok", one.get("message"))
+        self.assertEqual(one["candidate"]["kind"], "cpp")
+        reward = make_reward_fn(client=self.client, language="cpp", **OPTIONS)
+        rewards = reward(["```cpp\n" + CPP_REFERENCE + "```", "```cpp\nstruct Index;\n```"])
+        self.assertGreater(rewards[0], 0.5, "the C++ reference is about as fast as the Rust one")
+        self.assertEqual(rewards[1], -1.0)
 
     def test_service_errors_raise(self):
         with self.assertRaises(AnnevalError):

@@ -2,6 +2,7 @@
 
 mod common;
 
+use anneval::compile::Language;
 use anneval::evaluator::Quiet;
 use anneval::measure::sweep::Sweep;
 use anneval::{Candidate, ScoreOptions, Verdict};
@@ -81,8 +82,8 @@ fn a_changed_kernel_compiles_and_is_cached() {
         unreachable!()
     };
     let text = format!("{text}\n// {}\n", std::process::id());
-    let first = compiler.compile(&text).unwrap();
-    let second = compiler.compile(&text).unwrap();
+    let first = compiler.compile(&text, Language::Rust).unwrap();
+    let second = compiler.compile(&text, Language::Rust).unwrap();
     assert!(!first.cached && second.cached);
     assert_eq!(first.component, second.component);
     assert_eq!(first.digest, second.digest);

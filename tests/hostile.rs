@@ -518,9 +518,14 @@ trait CandidateExt {
 impl CandidateExt for Candidate {
     fn map_source(self, f: impl FnOnce(String) -> String) -> Candidate {
         match self {
-            Candidate::Source { origin, text } => Candidate::Source {
+            Candidate::Source {
+                origin,
+                text,
+                language,
+            } => Candidate::Source {
                 origin,
                 text: f(text),
+                language,
             },
             other => other,
         }

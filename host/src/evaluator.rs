@@ -9,7 +9,7 @@ use std::time::Instant;
 
 use anyhow::{Context as _, Result, bail};
 
-use crate::compile::{CompileLimits, Compiler};
+use crate::compile::{CompileLimits, Compiler, Language};
 use crate::dataset::{Dataset, Metric};
 use crate::evaluation::{CandidateInfo, Context, Evaluation};
 use crate::guest::{Built, KernelComponent, WitMetric};
@@ -25,40 +25,60 @@ use crate::verdict::Failure;
 pub enum Candidate {
     /// The template's reference kernel (HNSW).
     Reference,
-    /// A `kernel.rs`; `origin` is where it came from (a path, for reports).
-    Source { origin: String, text: String },
+    /// A kernel's source in `language`; `origin` is where it came from (a
+    /// path, for reports).
+    Source {
+        origin: String,
+        text: String,
+        language: Language,
+    },
     /// A ready WebAssembly component.
     Component { origin: String, bytes: Vec<u8> },
 }
 
 impl Candidate {
-    /// A command-line candidate: `reference`, or a path.
+    /// A command-line candidate: `reference` (the Rust reference),
+    /// `reference-cpp` or `reference-c` (the C++ and C references), or a path.
     pub fn from_arg(arg: &Path) -> Result<Candidate> {
         if arg == Path::new("reference") {
             return Ok(Candidate::Reference);
         }
+        for language in [Language::Cpp, Language::C] {
+            let name = format!("reference-{language}");
+            if arg == Path::new(&name) {
+                return Ok(Candidate::Source {
+                    origin: name,
+                    text: language.reference().to_string(),
+                    language,
+                });
+            }
+        }
         Candidate::from_path(arg)
     }
 
-    /// Reads a candidate file: `.rs` source or `.wasm` component.
+    /// Reads a candidate file: source (`.rs`, `.c`, `.cpp`) or a `.wasm`
+    /// component.
     pub fn from_path(path: &Path) -> Result<Candidate> {
         let origin = path.display().to_string();
         let ext = path.extension().and_then(|e| e.to_str()).unwrap_or("");
-        match ext {
-            "rs" => {
-                let text = std::fs::read_to_string(path)
-                    .with_context(|| format!("reading candidate {origin}"))?;
-                Ok(Candidate::Source { origin, text })
-            }
-            "wasm" => {
-                let bytes =
-                    std::fs::read(path).with_context(|| format!("reading candidate {origin}"))?;
-                Ok(Candidate::Component { origin, bytes })
-            }
-            _ => bail!(
-                "candidate {origin}: expected a Rust kernel (.rs) or a WebAssembly component (.wasm)"
-            ),
+        if ext == "wasm" {
+            let bytes =
+                std::fs::read(path).with_context(|| format!("reading candidate {origin}"))?;
+            return Ok(Candidate::Component { origin, bytes });
         }
+        let Some(language) = Language::from_extension(ext) else {
+            bail!(
+                "candidate {origin}: expected a kernel in Rust (.rs), C (.c) or C++ (.cpp), \
+                 or a WebAssembly component (.wasm)"
+            );
+        };
+        let text =
+            std::fs::read_to_string(path).with_context(|| format!("reading candidate {origin}"))?;
+        Ok(Candidate::Source {
+            origin,
+            text,
+            language,
+        })
     }
 
     pub fn origin(&self) -> &str {
@@ -295,22 +315,22 @@ impl Evaluator {
             source: candidate.origin().to_string(),
             ..Default::default()
         };
-        let source = match candidate {
+        let (source, language) = match candidate {
             Candidate::Component { bytes, .. } => {
                 info.kind = "component".into();
                 info.digest = digest(bytes);
                 let prepared = match engine {
                     Engine::Wasm => Ok(Prepared::Wasm(bytes.clone())),
                     Engine::Native => Err(Failure::rejected(
-                        "the native engine compiles Rust source; a ready component runs only in the wasm engine",
+                        "the native engine compiles source; a ready component runs only in the wasm engine",
                     )),
                 };
                 return (prepared, info);
             }
-            Candidate::Reference => template::reference_kernel(),
-            Candidate::Source { text, .. } => text.as_str(),
+            Candidate::Reference => (template::reference_kernel(), Language::Rust),
+            Candidate::Source { text, language, .. } => (text.as_str(), *language),
         };
-        info.kind = "rust".into();
+        info.kind = language.as_str().into();
         // The first compile also prepares the toolchain: its time is part of
         // this compile's, not of the evaluation after it.
         let started = Instant::now();
@@ -321,14 +341,16 @@ impl Evaluator {
         let preparing = started.elapsed().as_secs_f64();
         let prepared = match engine {
             Engine::Wasm => {
-                info.digest = compiler.digest(source);
-                compiler.compile(source).map(|done| {
+                if let Ok(digest) = compiler.digest(source, language) {
+                    info.digest = digest;
+                }
+                compiler.compile(source, language).map(|done| {
                     info.compile_seconds = Some(preparing + done.seconds);
                     info.compile_cached = Some(done.cached);
                     Prepared::Wasm(done.component)
                 })
             }
-            Engine::Native => compiler.compile_native(source).map(|done| {
+            Engine::Native => compiler.compile_native(source, language).map(|done| {
                 info.digest = done.digest;
                 info.compile_seconds = Some(preparing + done.seconds);
                 info.compile_cached = Some(done.cached);

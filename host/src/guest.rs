@@ -354,7 +354,16 @@ fn classify(err: wasmtime::Error, store: &Store<GuestState>, timeout: Duration) 
                 Verdict::Trap,
                 "stack overflow: the WebAssembly stack is limited (deep recursion?)",
             ),
-            other => Failure::new(Verdict::Trap, with_panic(other.to_string(), log)),
+            // A C or C++ kernel's stack lives first in its linear memory,
+            // so overflowing it wraps below address 0 and faults like any
+            // access out of bounds.
+            Trap::MemoryOutOfBounds => trapped(with_panic(
+                format!(
+                    "{trap} (an access out of bounds, or a C/C++ kernel overflowing its 1 MiB stack)"
+                ),
+                log,
+            )),
+            other => trapped(with_panic(other.to_string(), log)),
         };
     }
     let text = format!("{err:#}");
@@ -364,13 +373,25 @@ fn classify(err: wasmtime::Error, store: &Store<GuestState>, timeout: Duration) 
              (a result list longer than queries × k ids?)",
         );
     }
-    Failure::new(Verdict::Trap, with_panic(text, log))
+    trapped(with_panic(text, log))
 }
 
-/// Puts the guest's panic message, if it left one, before the trap's.
+/// A trap, or `memory_limit` when the kernel said it ran out of memory (a
+/// C or C++ allocation that failed below the memory limiter's ceiling).
+fn trapped(message: String) -> Failure {
+    let verdict = if message.contains("kernel failed: out of memory") {
+        Verdict::MemoryLimit
+    } else {
+        Verdict::Trap
+    };
+    Failure::new(verdict, message)
+}
+
+/// Puts the guest's last words (its panic message, or its last log lines),
+/// if it left any, before the trap's.
 fn with_panic(trap: String, log: &GuestLog) -> String {
-    match log.last_panic() {
-        Some(panic) => format!("{panic}\n({trap})"),
+    match log.last_words() {
+        Some(words) => format!("{words}\n({trap})"),
         None => trap,
     }
 }

@@ -39,6 +39,10 @@ pub struct Jail {
     /// A compiled seccomp filter (classic BPF) installed before the jailed
     /// program starts.
     seccomp: Option<Vec<u8>>,
+    /// Whether the host's `/usr` is visible (read-only).
+    usr: bool,
+    /// Symbolic links made inside: (target, where).
+    links: Vec<(String, String)>,
 }
 
 /// The descriptor bubblewrap reads the seccomp filter from, in the child.
@@ -52,6 +56,8 @@ impl Jail {
             chdir: "/".into(),
             limits,
             seccomp: None,
+            usr: true,
+            links: Vec::new(),
         }
     }
 
@@ -59,6 +65,20 @@ impl Jail {
     /// in the jailed program: system calls outside it are refused.
     pub fn seccomp(mut self, filter: Vec<u8>) -> Jail {
         self.seccomp = Some(filter);
+        self
+    }
+
+    /// Leaves the host's `/usr` out: only what is bound explicitly exists
+    /// (`/bin`, `/lib` and `/lib64` still point into `/usr`, so a bound
+    /// `/usr/lib/...` serves the dynamic loader).
+    pub fn without_usr(mut self) -> Jail {
+        self.usr = false;
+        self
+    }
+
+    /// Makes a symbolic link at `inside` pointing to `target`.
+    pub fn symlink(mut self, target: &str, inside: &str) -> Jail {
+        self.links.push((target.into(), inside.into()));
         self
     }
 
@@ -96,7 +116,11 @@ impl Jail {
                 "--new-session",
                 "--clearenv",
             ])
-            .args(["--ro-bind", "/usr", "/usr"])
+            .args(if self.usr {
+                &["--ro-bind", "/usr", "/usr"][..]
+            } else {
+                &[]
+            })
             .args(["--symlink", "usr/bin", "/bin"])
             .args(["--symlink", "usr/lib", "/lib"])
             .args(["--symlink", "usr/lib64", "/lib64"])
@@ -105,6 +129,9 @@ impl Jail {
             cmd.arg(if *writable { "--bind" } else { "--ro-bind" })
                 .arg(path)
                 .arg(inside);
+        }
+        for (target, inside) in &self.links {
+            cmd.args(["--symlink", target, inside]);
         }
         for (k, v) in &self.env {
             cmd.args(["--setenv", k, v]);

@@ -316,7 +316,15 @@ fn classify_exit(
 ) -> Failure {
     use std::os::unix::process::ExitStatusExt;
     let text = truncate_text(diagnostics.trim(), 4096);
-    if text.contains("memory allocation of") {
+    // Rust's allocation failure, C++'s uncaught bad_alloc, the SDK's own.
+    if [
+        "memory allocation of",
+        "std::bad_alloc",
+        "kernel failed: out of memory",
+    ]
+    .iter()
+    .any(|m| text.contains(m))
+    {
         return Failure::new(
             Verdict::MemoryLimit,
             format!("the kernel ran out of its memory limit: {text}"),
@@ -325,15 +333,22 @@ fn classify_exit(
     if text.contains("has overflowed its stack") {
         return Failure::new(Verdict::Trap, "stack overflow (deep recursion?)");
     }
-    if let Some(at) = text.find("panicked at") {
+    // A Rust panic, or a C/C++ kernel's own failure (anneval::fail, a
+    // throw): the message from there on is the reason.
+    if let Some(at) = text
+        .find("panicked at")
+        .or_else(|| text.find("kernel failed: "))
+    {
         return Failure::new(Verdict::Trap, text[at..].to_string());
     }
     let how = match status {
         Some(s) if s.signal() == Some(libc::SIGSYS) => {
             "was stopped for a forbidden system call".to_string()
         }
-        Some(s) if s.signal().is_some() => {
-            format!("was killed by signal {}", s.signal().unwrap_or(0))
+        Some(s) if s.signal().is_some() => killed_by(s.signal().unwrap_or(0)),
+        // bubblewrap's init passes on a signal's death as 128 + the signal.
+        Some(s) if s.code().is_some_and(|c| c > 128 && c < 128 + 32) => {
+            killed_by(s.code().unwrap_or(0) - 128)
         }
         Some(s) => format!("exited with {s}"),
         None => "could not be waited for".to_string(),
@@ -344,6 +359,21 @@ fn classify_exit(
         text
     };
     Failure::new(Verdict::Trap, format!("the native kernel {how}: {detail}"))
+}
+
+/// How a kernel killed by `signal` is described.
+fn killed_by(signal: i32) -> String {
+    let why = match signal {
+        libc::SIGABRT => " (SIGABRT: it aborted)",
+        libc::SIGSEGV => " (SIGSEGV: a bad memory access or a stack overflow)",
+        libc::SIGBUS => " (SIGBUS: a bad memory access)",
+        libc::SIGFPE => " (SIGFPE: an arithmetic error)",
+        libc::SIGILL => " (SIGILL: an illegal instruction)",
+        libc::SIGKILL => " (SIGKILL: a limit was reached)",
+        libc::SIGXCPU => " (SIGXCPU: its CPU time ran out)",
+        _ => "",
+    };
+    format!("was killed by signal {signal}{why}")
 }
 
 /// The system calls a runner may make: memory, its three standard streams,

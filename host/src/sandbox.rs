@@ -215,8 +215,9 @@ impl ResourceLimiter for GuestLimiter {
     }
 }
 
-/// The guest's diagnostic log: bounded, and the last panic message kept
-/// apart so a trap can say why it happened.
+/// The guest's diagnostic log: bounded, with the last panic message and the
+/// last few lines kept apart (even when the budget is spent) so a trap can
+/// say why it happened.
 #[derive(Debug, Default)]
 pub struct GuestLog {
     lines: Vec<String>,
@@ -224,7 +225,13 @@ pub struct GuestLog {
     max_bytes: usize,
     dropped: usize,
     last_panic: Option<String>,
+    tail: std::collections::VecDeque<String>,
 }
+
+/// Lines kept for a trap's message when the guest left no panic: a C or C++
+/// kernel's "kernel failed: ..." line, a failed assertion, libc++'s abort
+/// message, the last thing it printed.
+const TAIL_LINES: usize = 4;
 
 /// Longest log line kept; the rest of a line is cut.
 const MAX_LINE: usize = 4096;
@@ -242,6 +249,11 @@ impl GuestLog {
         if line.starts_with("panicked at ") {
             self.last_panic = Some(line.clone());
         }
+        if self.tail.len() == TAIL_LINES {
+            self.tail.pop_front();
+        }
+        self.tail
+            .push_back(crate::process::truncate_text(&line, MAX_LINE / 4));
         if self.bytes + line.len() > self.max_bytes {
             self.dropped += 1;
             return;
@@ -260,6 +272,16 @@ impl GuestLog {
 
     pub fn last_panic(&self) -> Option<&str> {
         self.last_panic.as_deref()
+    }
+
+    /// Why the guest stopped, as far as its log says: its last panic, or
+    /// else its last few lines.
+    pub fn last_words(&self) -> Option<String> {
+        match &self.last_panic {
+            Some(panic) => Some(panic.clone()),
+            None if self.tail.is_empty() => None,
+            None => Some(self.tail.iter().cloned().collect::<Vec<_>>().join("\n")),
+        }
     }
 }
 
@@ -308,6 +330,26 @@ mod tests {
         assert_eq!(
             log.last_panic(),
             Some("panicked at src/kernel.rs:1:1:\nboom")
+        );
+        log.push("after the panic");
+        assert_eq!(
+            log.last_words().as_deref(),
+            Some("panicked at src/kernel.rs:1:1:\nboom"),
+            "a panic is the reason even when lines follow it"
+        );
+    }
+
+    #[test]
+    fn without_a_panic_the_last_lines_are_kept_past_the_budget() {
+        let mut log = GuestLog::new(10);
+        assert_eq!(log.last_words(), None);
+        for i in 0..10 {
+            log.push(&format!("line {i}"));
+        }
+        log.push("kernel failed: threw std::runtime_error: bad");
+        assert_eq!(
+            log.last_words().as_deref(),
+            Some("line 7\nline 8\nline 9\nkernel failed: threw std::runtime_error: bad")
         );
     }
 }

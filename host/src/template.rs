@@ -1,6 +1,8 @@
-//! The guest template and the WIT world, embedded in the binary so that
-//! `anneval` needs no source checkout to compile a candidate. A candidate's
-//! source replaces [`KERNEL_PATH`] in a private copy.
+//! The guest templates and the WIT world, embedded in the binary so that
+//! `anneval` needs no source checkout to compile a candidate: the Rust crate
+//! ([`FILES`], a candidate's source replaces [`KERNEL_PATH`] in a private
+//! copy) and the C/C++ template ([`CPP_FILES`], written beside a candidate's
+//! `kernel.cpp` or `kernel.c`).
 
 use std::path::Path;
 
@@ -38,6 +40,96 @@ pub const FILES: &[TemplateFile] = embed![
     "guest-template/src/sdk/visited.rs",
     "wit/kernel.wit",
 ];
+
+/// The C/C++ template: the SDK (`anneval.h` for C, `anneval.hpp` for C++),
+/// the glue of both engines, the WASI answers and the x86 translation layer.
+/// Paths are relative to `guest-template-cpp/`; the WIT bindings the glue
+/// includes are generated at compile time from [`wit`].
+pub const CPP_FILES: &[TemplateFile] = &cpp_files();
+
+const fn cpp_files() -> [TemplateFile; 23] {
+    macro_rules! cpp {
+        ($($path:literal),* $(,)?) => {
+            [$(TemplateFile { path: $path, contents: include_str!(concat!("../../guest-template-cpp/", $path)) }),*]
+        };
+    }
+    cpp![
+        "anneval.h",
+        "anneval.hpp",
+        "runtime.hpp",
+        "wasm_glue.hpp",
+        "native_glue.hpp",
+        "c_kernel.hpp",
+        "wasm_main.cpp",
+        "wasm_main_c.cpp",
+        "native_main.cpp",
+        "native_main_c.cpp",
+        "wasi.c",
+        "kernel.cpp",
+        "kernel.c",
+        "include/anneval_x86.h",
+        "include/immintrin.h",
+        "include/x86intrin.h",
+        "include/xmmintrin.h",
+        "include/emmintrin.h",
+        "include/pmmintrin.h",
+        "include/tmmintrin.h",
+        "include/smmintrin.h",
+        "include/nmmintrin.h",
+        "include/wmmintrin.h",
+    ]
+}
+
+/// The C++ reference kernel (HNSW), the C++ candidates' starting point.
+pub fn reference_cpp_kernel() -> &'static str {
+    cpp_file("kernel.cpp")
+}
+
+/// The C reference kernel, the C candidates' starting point.
+pub fn reference_c_kernel() -> &'static str {
+    cpp_file("kernel.c")
+}
+
+fn cpp_file(path: &str) -> &'static str {
+    CPP_FILES
+        .iter()
+        .find(|f| f.path == path)
+        .map(|f| f.contents)
+        .unwrap_or_else(|| panic!("guest-template-cpp/{path} is embedded"))
+}
+
+/// A digest of the C/C++ template but its reference kernels.
+pub fn cpp_digest() -> String {
+    let mut h = Sha256::new();
+    h.update(wit().as_bytes());
+    for f in CPP_FILES
+        .iter()
+        .filter(|f| f.path != "kernel.cpp" && f.path != "kernel.c")
+    {
+        h.update(f.path.as_bytes());
+        h.update([0]);
+        h.update(f.contents.as_bytes());
+        h.update([0]);
+    }
+    hex(&h.finalize())
+}
+
+/// Writes the C/C++ template under `root` with `kernel` as `file_name`
+/// (`kernel.cpp` or `kernel.c`; the other reference kernel is left out).
+pub fn write_cpp_to(root: &Path, file_name: &str, kernel: &str) -> Result<()> {
+    for f in CPP_FILES
+        .iter()
+        .filter(|f| f.path != "kernel.cpp" && f.path != "kernel.c")
+    {
+        let path = root.join(f.path);
+        if let Some(parent) = path.parent() {
+            crate::paths::ensure_dir(parent)?;
+        }
+        std::fs::write(&path, f.contents).with_context(|| format!("writing {}", path.display()))?;
+    }
+    let path = root.join(file_name);
+    std::fs::write(&path, kernel).with_context(|| format!("writing {}", path.display()))
+}
 
 /// The file a candidate replaces.
 pub const KERNEL_PATH: &str = "guest-template/src/kernel.rs";
@@ -138,6 +230,15 @@ mod tests {
             assert!(
                 FILES.iter().any(|f| f.path == path),
                 "{path} is not embedded in template::FILES"
+            );
+        }
+        let cpp_root = root.join("guest-template-cpp");
+        let mut cpp = Vec::new();
+        files_under(&cpp_root, &cpp_root, &mut cpp);
+        for path in cpp {
+            assert!(
+                CPP_FILES.iter().any(|f| f.path == path),
+                "guest-template-cpp/{path} is not embedded in template::CPP_FILES"
             );
         }
     }

@@ -7,7 +7,7 @@ use std::path::{Path, PathBuf};
 use std::sync::OnceLock;
 use std::time::Duration;
 
-use anneval::compile::CompileLimits;
+use anneval::compile::{CompileLimits, Language};
 use anneval::dataset::{Dataset, registry};
 use anneval::evaluator::Quiet;
 use anneval::measure::sweep::Sweep;
@@ -56,9 +56,15 @@ pub fn canary() -> (PathBuf, String) {
 
 /// A Rust candidate from literal source.
 pub fn source(origin: &str, text: impl Into<String>) -> Candidate {
+    source_in(Language::Rust, origin, text)
+}
+
+/// A candidate in `language` from literal source.
+pub fn source_in(language: Language, origin: &str, text: impl Into<String>) -> Candidate {
     Candidate::Source {
         origin: origin.to_string(),
         text: text.into(),
+        language,
     }
 }
 
@@ -97,10 +103,7 @@ pub fn hooked(hooks: &[(&str, &str)]) -> Candidate {
         assert!(text.contains(&marker), "no hook {name}");
         text = text.replace(&marker, code);
     }
-    Candidate::Source {
-        origin: format!("brute_force.rs with {hooks:?}"),
-        text,
-    }
+    source(&format!("brute_force.rs with {hooks:?}"), text)
 }
 
 /// A component from WebAssembly text.

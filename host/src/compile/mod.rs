@@ -1,18 +1,24 @@
-//! The compile step: a candidate's `kernel.rs` becomes a WebAssembly component.
+//! The compile step: a candidate's source becomes a WebAssembly component (or
+//! the native runner).
 //!
-//! The source is first checked against the [`policy`] (what a kernel never
-//! needs is `rejected` with its line), then replaces `kernel.rs` in a private
-//! copy of the template; one jailed `rustc` run turns the crate into a core
-//! wasm module (see [`toolchain`]) under CPU, memory, file-size and
-//! wall-clock limits, and the `wit-component` crate wraps it as a component
-//! in-process. Components are cached by a digest of the source and
-//! everything else that shapes the output, so an unchanged candidate is never
-//! compiled twice.
+//! Each [`Language`] has its front end: Rust ([`toolchain`], the template
+//! crate compiled by `rustc`) and C/C++ ([`clang`], the C++ template compiled
+//! by clang). The pipeline is shared: the source is first checked against
+//! its language's policy ([`policy`], [`cpolicy`]: what a kernel never needs
+//! is `rejected` with its line), then written beside the template in a
+//! private work directory; one jailed compiler run turns it into a core wasm
+//! module under CPU, memory, file-size and wall-clock limits, and the
+//! `wit-component` crate wraps that as a component in-process. Components are
+//! cached by a digest of the language, the source and everything else that
+//! shapes the output, so an unchanged candidate is never compiled twice.
 
+pub mod clang;
+pub mod cpolicy;
 pub mod policy;
 pub mod toolchain;
 
 use std::path::{Path, PathBuf};
+use std::sync::OnceLock;
 use std::time::{Duration, Instant};
 
 use anyhow::Context;
@@ -23,7 +29,78 @@ use crate::paths::{ensure_dir, write_atomic};
 use crate::process::{run_bounded, truncate_text};
 use crate::template;
 use crate::verdict::{Failure, Verdict};
+pub use clang::Clang;
 pub use toolchain::Toolchain;
+
+/// A candidate's source language.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Language {
+    /// A `kernel.rs` for the Rust template.
+    Rust,
+    /// A `kernel.c` against `anneval.h`.
+    C,
+    /// A `kernel.cpp` against `anneval.hpp`.
+    Cpp,
+}
+
+impl Language {
+    pub const ALL: [Language; 3] = [Language::Rust, Language::C, Language::Cpp];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Language::Rust => "rust",
+            Language::C => "c",
+            Language::Cpp => "cpp",
+        }
+    }
+
+    /// The language of a source file, by its extension.
+    pub fn from_extension(ext: &str) -> Option<Language> {
+        match ext {
+            "rs" => Some(Language::Rust),
+            "c" => Some(Language::C),
+            "cpp" | "cc" | "cxx" | "c++" => Some(Language::Cpp),
+            _ => None,
+        }
+    }
+
+    /// The language's reference kernel.
+    pub fn reference(self) -> &'static str {
+        match self {
+            Language::Rust => template::reference_kernel(),
+            Language::C => template::reference_c_kernel(),
+            Language::Cpp => template::reference_cpp_kernel(),
+        }
+    }
+
+    fn dialect(self) -> Option<clang::Dialect> {
+        match self {
+            Language::Rust => None,
+            Language::C => Some(clang::Dialect::C),
+            Language::Cpp => Some(clang::Dialect::Cpp),
+        }
+    }
+}
+
+impl std::fmt::Display for Language {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl std::str::FromStr for Language {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        match s {
+            "rust" => Ok(Language::Rust),
+            "c" => Ok(Language::C),
+            "cpp" | "c++" => Ok(Language::Cpp),
+            other => Err(format!("{other:?} is not a language (rust, c or cpp)")),
+        }
+    }
+}
 
 /// Limits on one compilation.
 #[derive(Clone, Debug)]
@@ -92,6 +169,8 @@ pub struct Compiled {
 
 pub struct Compiler {
     toolchain: Toolchain,
+    /// Found on the first C or C++ compile, so Rust users need no clang.
+    clang: OnceLock<Result<Clang, String>>,
     cache_dir: PathBuf,
     limits: CompileLimits,
 }
@@ -104,6 +183,7 @@ impl Compiler {
         let toolchain = Toolchain::prepare(cache_dir).context("preparing the guest toolchain")?;
         Ok(Compiler {
             toolchain,
+            clang: OnceLock::new(),
             cache_dir: cache_dir.to_path_buf(),
             limits,
         })
@@ -113,19 +193,41 @@ impl Compiler {
         &self.toolchain
     }
 
-    /// The cache key of `source`.
-    pub fn digest(&self, source: &str) -> String {
+    /// The clang toolchain, or why C and C++ cannot be compiled here (not
+    /// the candidate's fault: an `internal_error` naming what to install).
+    fn clang(&self) -> Result<&Clang, Failure> {
+        self.clang
+            .get_or_init(|| Clang::find().map_err(|e| format!("{e:#}")))
+            .as_ref()
+            .map_err(|e| Failure::internal(e.clone()))
+    }
+
+    /// What shapes compiled output besides the source, for `language`.
+    fn fingerprint(&self, language: Language) -> Result<String, Failure> {
+        Ok(match language {
+            Language::Rust => self.toolchain.fingerprint(),
+            Language::C | Language::Cpp => self.clang()?.fingerprint(),
+        })
+    }
+
+    /// The cache key of `source` in `language`.
+    pub fn digest(&self, source: &str, language: Language) -> Result<String, Failure> {
         let mut h = Sha256::new();
         h.update(b"anneval-component-v1\0");
-        h.update(self.toolchain.fingerprint());
+        // Rust keys are unchanged from before other languages existed.
+        if language != Language::Rust {
+            h.update(language.as_str());
+            h.update([0]);
+        }
+        h.update(self.fingerprint(language)?);
         h.update([0]);
         h.update(source);
-        template::hex(&h.finalize())
+        Ok(template::hex(&h.finalize()))
     }
 
     /// Refuses, before any compiler runs, sources over the size limit and
     /// (unless turned off) what the policy forbids.
-    fn admit(&self, source: &str) -> Result<(), Failure> {
+    fn admit(&self, source: &str, language: Language) -> Result<(), Failure> {
         if source.len() > self.limits.max_source {
             return Err(Failure::rejected(format!(
                 "the kernel source is {} bytes; the limit is {}",
@@ -133,19 +235,26 @@ impl Compiler {
                 self.limits.max_source
             )));
         }
-        if self.limits.check_source
-            && let Err(violation) = policy::check(source)
-        {
-            return Err(Failure::rejected(violation.to_string()));
+        if !self.limits.check_source {
+            return Ok(());
         }
-        Ok(())
+        let checked = match language {
+            Language::Rust => policy::check(source).map_err(|v| v.to_string()),
+            Language::C | Language::Cpp => cpolicy::check(
+                source,
+                language.dialect().map_or("kernel.cpp", |d| d.file_name()),
+            )
+            .map_err(|v| v.to_string()),
+        };
+        checked.map_err(Failure::rejected)
     }
 
-    /// Compiles `source` (the text of a `kernel.rs`) to a component.
-    pub fn compile(&self, source: &str) -> Result<Compiled, Failure> {
+    /// Compiles `source` (the text of a `kernel.rs`, `kernel.c` or
+    /// `kernel.cpp`) to a component.
+    pub fn compile(&self, source: &str, language: Language) -> Result<Compiled, Failure> {
         let start = Instant::now();
-        self.admit(source)?;
-        let digest = self.digest(source);
+        self.admit(source, language)?;
+        let digest = self.digest(source, language)?;
         let cached_path = self
             .cache_dir
             .join("components")
@@ -158,9 +267,21 @@ impl Compiler {
                 seconds: start.elapsed().as_secs_f64(),
             });
         }
-        let core = self.run_compiler(source, "kernel.wasm", |t, work, limits| {
-            t.wasm_command(work, limits)
-        })?;
+        let core = match language.dialect() {
+            None => self.run_compiler(
+                |work| template::write_to(work, source),
+                "kernel.wasm",
+                |work, limits| self.toolchain.wasm_command(work, limits),
+            )?,
+            Some(dialect) => {
+                let clang = self.clang()?;
+                self.run_compiler(
+                    |work| clang.write_work(work, dialect, source),
+                    "kernel.wasm",
+                    |work, limits| clang.wasm_command(work, dialect, limits),
+                )?
+            }
+        };
         let component = wit_component::ComponentEncoder::default()
             .module(&core)
             .and_then(|enc| enc.validate(true).encode())
@@ -179,14 +300,23 @@ impl Compiler {
     }
 
     /// Compiles `source` as the native runner for this CPU (see
-    /// `guest-template/src/native_main.rs`); returns the cached binary's path.
-    pub fn compile_native(&self, source: &str) -> Result<CompiledNative, Failure> {
+    /// `guest-template/src/native_main.rs` and
+    /// `guest-template-cpp/native_glue.hpp`); returns the cached binary's path.
+    pub fn compile_native(
+        &self,
+        source: &str,
+        language: Language,
+    ) -> Result<CompiledNative, Failure> {
         let start = Instant::now();
-        self.admit(source)?;
+        self.admit(source, language)?;
         let digest = {
             let mut h = Sha256::new();
             h.update(b"anneval-native-v1\0");
-            h.update(self.toolchain.fingerprint());
+            if language != Language::Rust {
+                h.update(language.as_str());
+                h.update([0]);
+            }
+            h.update(self.fingerprint(language)?);
             h.update(toolchain::NATIVE_FLAGS.join(" "));
             h.update(cpu_identity());
             h.update([0]);
@@ -196,9 +326,21 @@ impl Compiler {
         let binary = self.cache_dir.join("native").join(&digest);
         let cached = binary.exists();
         if !cached {
-            let bytes = self.run_compiler(source, "kernel-native", |t, work, limits| {
-                t.native_command(work, limits)
-            })?;
+            let bytes = match language.dialect() {
+                None => self.run_compiler(
+                    |work| template::write_to(work, source),
+                    "kernel-native",
+                    |work, limits| self.toolchain.native_command(work, limits),
+                )?,
+                Some(dialect) => {
+                    let clang = self.clang()?;
+                    self.run_compiler(
+                        |work| clang.write_work(work, dialect, source),
+                        "kernel-native",
+                        |work, limits| clang.native_command(work, dialect, limits),
+                    )?
+                }
+            };
             write_atomic(&binary, &bytes).map_err(Failure::internal_from)?;
             use std::os::unix::fs::PermissionsExt;
             std::fs::set_permissions(&binary, std::fs::Permissions::from_mode(0o555))
@@ -213,27 +355,27 @@ impl Compiler {
         })
     }
 
-    /// One jailed compiler run in a fresh work directory; returns the file
-    /// it wrote as `output`.
+    /// One jailed compiler run in a fresh work directory that `write`
+    /// fills; returns the file it wrote as `output`.
     fn run_compiler(
         &self,
-        source: &str,
+        write: impl FnOnce(&Path) -> anyhow::Result<()>,
         output: &str,
-        command: impl FnOnce(&Toolchain, &Path, ResourceLimits) -> std::process::Command,
+        command: impl FnOnce(&Path, ResourceLimits) -> std::process::Command,
     ) -> Result<Vec<u8>, Failure> {
         let work_root = self.cache_dir.join("work");
         ensure_dir(&work_root).map_err(Failure::internal_from)?;
         let work = tempfile::tempdir_in(&work_root)
             .context("creating a compile work directory")
             .map_err(Failure::internal_from)?;
-        template::write_to(work.path(), source).map_err(Failure::internal_from)?;
+        write(work.path()).map_err(Failure::internal_from)?;
         let limits = ResourceLimits {
             cpu_seconds: self.limits.cpu_seconds,
             address_space: self.limits.memory_bytes,
             file_size: self.limits.max_output,
             open_files: 256,
         };
-        let mut cmd = command(&self.toolchain, work.path(), limits);
+        let mut cmd = command(work.path(), limits);
         let done = run_bounded(
             &mut cmd,
             self.limits.timeout,

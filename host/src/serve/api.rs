@@ -7,6 +7,7 @@ use base64::Engine as _;
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
+use crate::compile::Language;
 use crate::dataset::registry;
 use crate::dataset::split::QuerySet;
 use crate::evaluation::Evaluation;
@@ -18,12 +19,15 @@ use crate::template::{self, hex};
 #[derive(Clone, Debug, Default, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct CandidateSpec {
-    /// A `kernel.rs`.
+    /// A kernel's source, in `language`.
     pub source: Option<String>,
     /// A WebAssembly component, base64.
     pub wasm_base64: Option<String>,
-    /// `true` for the reference kernel.
+    /// `true` for the reference kernel (of `language`).
     pub reference: Option<bool>,
+    /// `rust` (the default), `c` or `cpp`: the language of `source`, or of
+    /// the reference kernel.
+    pub language: Option<Language>,
 }
 
 /// Options every scoring request shares (all optional).
@@ -224,6 +228,12 @@ impl Options {
 impl CandidateSpec {
     /// The candidate, with an origin naming how it arrived.
     pub fn candidate(&self, max_bytes: usize) -> Result<Candidate, BadRequest> {
+        let language = self.language.unwrap_or(Language::Rust);
+        if self.language.is_some() && self.wasm_base64.is_some() {
+            return Err(bad(
+                "language is for source and reference candidates; a component has none",
+            ));
+        }
         match (&self.source, &self.wasm_base64, self.reference) {
             (Some(text), None, None | Some(false)) => {
                 if text.len() > max_bytes {
@@ -235,6 +245,7 @@ impl CandidateSpec {
                 Ok(Candidate::Source {
                     origin: format!("source:{}", &hex(&Sha256::digest(text.as_bytes()))[..12]),
                     text: text.clone(),
+                    language,
                 })
             }
             (None, Some(b64), None | Some(false)) => {
@@ -246,7 +257,14 @@ impl CandidateSpec {
                     bytes,
                 })
             }
-            (None, None, Some(true)) => Ok(Candidate::Reference),
+            (None, None, Some(true)) => match language {
+                Language::Rust => Ok(Candidate::Reference),
+                _ => Ok(Candidate::Source {
+                    origin: format!("reference-{language}"),
+                    text: language.reference().to_string(),
+                    language,
+                }),
+            },
             _ => Err(bad(
                 "a candidate is exactly one of {\"source\": ...}, {\"wasm_base64\": ...} or {\"reference\": true}",
             )),
@@ -261,8 +279,17 @@ fn candidate_digest(candidate: &Candidate) -> String {
             "reference:{}",
             hex(&Sha256::digest(template::reference_kernel()))
         ),
-        Candidate::Source { text, .. } => {
-            format!("source:{}", hex(&Sha256::digest(text.as_bytes())))
+        // Rust keys predate the other languages and stay as they were.
+        Candidate::Source {
+            text,
+            language: Language::Rust,
+            ..
+        } => format!("source:{}", hex(&Sha256::digest(text.as_bytes()))),
+        Candidate::Source { text, language, .. } => {
+            format!(
+                "source-{language}:{}",
+                hex(&Sha256::digest(text.as_bytes()))
+            )
         }
         Candidate::Component { bytes, .. } => format!("component:{}", hex(&Sha256::digest(bytes))),
     }
@@ -379,21 +406,19 @@ mod tests {
     #[test]
     fn the_hash_changes_with_what_is_measured_only() {
         let r = Options::default().resolve().unwrap();
-        let a = Candidate::Source {
-            origin: "a".into(),
-            text: "fn a() {}".into(),
+        let source = |origin: &str, text: &str, language| Candidate::Source {
+            origin: origin.into(),
+            text: text.into(),
+            language,
         };
-        let renamed = Candidate::Source {
-            origin: "elsewhere".into(),
-            text: "fn a() {}".into(),
-        };
-        let other = Candidate::Source {
-            origin: "a".into(),
-            text: "fn b() {}".into(),
-        };
+        let a = source("a", "fn a() {}", Language::Rust);
+        let renamed = source("elsewhere", "fn a() {}", Language::Rust);
+        let other = source("a", "fn b() {}", Language::Rust);
+        let as_cpp = source("a", "fn a() {}", Language::Cpp);
         let h = content_hash("score", std::slice::from_ref(&a), &r);
         assert_eq!(h, content_hash("score", &[renamed], &r));
         assert_ne!(h, content_hash("score", &[other], &r));
+        assert_ne!(h, content_hash("score", &[as_cpp], &r));
         let mut more_runs = r.clone();
         more_runs.opts.runs += 1;
         assert_ne!(h, content_hash("score", &[a], &more_runs));

@@ -1,0 +1,274 @@
+//! The C and C++ front end: clang for `wasm32-wasi` (the sandbox) and for this
+//! CPU (the native engine), against the C/C++ template
+//! (`guest-template-cpp/`, embedded: see [`crate::template::CPP_FILES`]).
+//!
+//! The glue between the template and the WIT world is generated from
+//! `wit/kernel.wit` by the `wit-bindgen-c` crate, in-process, for every
+//! compile: `wit.h`, `wit.c` and the world's type as an object file. One
+//! jailed clang run compiles and links the candidate, the glue, the WASI
+//! answers (`wasi.c`: the module imports no WASI function) and the prebuilt
+//! wasi-libc and libc++ into a reactor module, which
+//! [`super::Compiler`] wraps as a component like a Rust one.
+//!
+//! The WebAssembly compile runs in a jail that has no `/usr`: only LLVM's own
+//! directory (the compiler, the linker and clang's resource headers), the
+//! shared libraries they load, the wasm32 sysroot (wasi-libc, libc++) at
+//! [`JAIL_SYSROOT`], SIMDe at [`JAIL_SIMDE`], and the candidate's work
+//! directory. No host header is on any include path, and none is reachable
+//! by an absolute path. The native compile needs the host's C library and
+//! C++ standard library headers, so it sees `/usr` (read-only, as the Rust
+//! native compile does) and nothing else of the host.
+
+use std::path::Path;
+use std::process::Command;
+
+use anyhow::{Context, Result, bail};
+
+use super::toolchain::JAIL_WORK;
+use crate::jail::{Jail, ResourceLimits};
+use crate::template;
+
+/// The LLVM release whose Debian packages provide clang, lld, and the wasm32
+/// builds of libc++ and compiler-rt (scripts/setup installs them).
+pub const LLVM_DIR: &str = "/usr/lib/llvm-16";
+const WASI_INCLUDE: &str = "/usr/include/wasm32-wasi";
+const WASI_LIB: &str = "/usr/lib/wasm32-wasi";
+const SIMDE: &str = "/usr/include/simde";
+/// The shared libraries clang and lld load.
+const HOST_LIBS: &[&str] = &["/usr/lib/x86_64-linux-gnu", "/usr/lib64"];
+
+/// Where the jailed compiler sees the wasm32 sysroot and SIMDe.
+pub const JAIL_SYSROOT: &str = "/toolchain/sysroot";
+const JAIL_SIMDE: &str = "/toolchain/simde";
+
+/// Flags of every WebAssembly compile: optimised, simd128, a reactor module
+/// (its `_initialize` runs static constructors when the component is
+/// instantiated), the 1 MiB stack placed first so that an overflow traps
+/// instead of running into static data.
+pub const WASM_FLAGS: &[&str] = &[
+    "--target=wasm32-wasi",
+    "-O3",
+    "-msimd128",
+    "-mexec-model=reactor",
+    "-fdiagnostics-color=never",
+    "-ferror-limit=20",
+    "-Wl,--stack-first",
+    "-Wl,-z,stack-size=1048576",
+    "-Wl,--strip-debug",
+];
+
+/// Flags of the native runner: this CPU's features (AVX2 and FMA where
+/// present), statically linked so it needs nothing of the host at run time.
+pub const NATIVE_FLAGS: &[&str] = &[
+    "-O3",
+    "-march=native",
+    "-static",
+    "-fdiagnostics-color=never",
+    "-ferror-limit=20",
+];
+
+/// C or C++.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Dialect {
+    C,
+    Cpp,
+}
+
+impl Dialect {
+    /// The candidate's file name in the work directory.
+    pub fn file_name(self) -> &'static str {
+        match self {
+            Dialect::C => "kernel.c",
+            Dialect::Cpp => "kernel.cpp",
+        }
+    }
+}
+
+/// The clang toolchain, found on this machine.
+#[derive(Clone, Debug)]
+pub struct Clang {
+    /// `clang --version`, part of every cache key.
+    pub version: String,
+}
+
+impl Clang {
+    /// Finds clang, lld and the wasm32 libraries, or says what to install.
+    pub fn find() -> Result<Clang> {
+        let missing: Vec<&str> = [
+            (format!("{LLVM_DIR}/bin/clang"), "clang-16"),
+            (format!("{LLVM_DIR}/bin/wasm-ld"), "lld-16"),
+            (format!("{WASI_LIB}/libc.a"), "wasi-libc"),
+            (format!("{WASI_LIB}/libc++.a"), "libc++-16-dev-wasm32"),
+            (format!("{WASI_LIB}/libc++abi.a"), "libc++abi-16-dev-wasm32"),
+            (
+                format!("{LLVM_DIR}/lib/clang/16/lib/wasi/libclang_rt.builtins-wasm32.a"),
+                "libclang-rt-16-dev-wasm32",
+            ),
+            (format!("{SIMDE}/x86/avx2.h"), "libsimde-dev"),
+        ]
+        .into_iter()
+        .filter(|(path, _)| !Path::new(path).exists())
+        .map(|(_, package)| package)
+        .collect();
+        if !missing.is_empty() {
+            bail!(
+                "C and C++ candidates need Debian's {} (run scripts/setup, or \
+                 `sudo apt-get install {}`)",
+                missing.join(", "),
+                missing.join(" ")
+            );
+        }
+        let out = Command::new(format!("{LLVM_DIR}/bin/clang"))
+            .arg("--version")
+            .output()
+            .context("running clang --version")?;
+        if !out.status.success() {
+            bail!(
+                "clang --version failed: {}",
+                String::from_utf8_lossy(&out.stderr)
+            );
+        }
+        Ok(Clang {
+            version: String::from_utf8_lossy(&out.stdout).trim().to_string(),
+        })
+    }
+
+    /// A short string that changes whenever compiled output could change.
+    pub fn fingerprint(&self) -> String {
+        format!(
+            "{}|{}|{}|{}",
+            self.version,
+            template::cpp_digest(),
+            WASM_FLAGS.join(" "),
+            NATIVE_FLAGS.join(" ")
+        )
+    }
+
+    /// Writes what a compile of `source` needs into `work`: the template,
+    /// the candidate, and the WIT glue generated from the world.
+    pub fn write_work(&self, work: &Path, dialect: Dialect, source: &str) -> Result<()> {
+        template::write_cpp_to(work, dialect.file_name(), source)?;
+        for (name, bytes) in wit_glue()? {
+            std::fs::write(work.join(&name), bytes)
+                .with_context(|| format!("writing {name} into the work directory"))?;
+        }
+        Ok(())
+    }
+
+    /// The jailed clang command that compiles the candidate written in
+    /// `work` to a core wasm module at `work/kernel.wasm`.
+    pub fn wasm_command(&self, work: &Path, dialect: Dialect, limits: ResourceLimits) -> Command {
+        let mut args: Vec<String> = WASM_FLAGS.iter().map(|s| s.to_string()).collect();
+        args.extend([
+            format!("--sysroot={JAIL_SYSROOT}"),
+            format!("-fuse-ld={LLVM_DIR}/bin/wasm-ld"),
+            "-isystem".into(),
+            format!("{JAIL_WORK}/include"),
+            "-isystem".into(),
+            JAIL_SIMDE.into(),
+        ]);
+        let driver = match dialect {
+            Dialect::Cpp => vec!["-x", "c++", "wasm_main.cpp", "-x", "c"],
+            Dialect::C => vec![
+                "-x",
+                "c",
+                "kernel.c",
+                "-x",
+                "c++",
+                "wasm_main_c.cpp",
+                "-x",
+                "c",
+            ],
+        };
+        args.extend(driver.into_iter().map(String::from));
+        args.extend(
+            [
+                "wit.c",
+                "wasi.c",
+                "-x",
+                "none",
+                "wit_component_type.o",
+                "-o",
+            ]
+            .map(String::from),
+        );
+        args.push(format!("{JAIL_WORK}/kernel.wasm"));
+        let mut jail = Jail::new(limits).without_usr();
+        for dir in std::iter::once(LLVM_DIR).chain(HOST_LIBS.iter().copied()) {
+            jail = jail.ro(Path::new(dir), dir);
+        }
+        // The sysroot's directories keep their own paths (libc++'s headers
+        // and libraries are relative links into LLVM's directory); the
+        // sysroot clang is given links to them.
+        jail.ro(Path::new(WASI_INCLUDE), WASI_INCLUDE)
+            .ro(Path::new(WASI_LIB), WASI_LIB)
+            .symlink(WASI_INCLUDE, &format!("{JAIL_SYSROOT}/include"))
+            .symlink(WASI_LIB, &format!("{JAIL_SYSROOT}/lib/wasm32-wasi"))
+            .ro(Path::new(SIMDE), &format!("{JAIL_SIMDE}/simde"))
+            .rw(work, JAIL_WORK)
+            .chdir(JAIL_WORK)
+            .command(&format!("{LLVM_DIR}/bin/clang++"), &args)
+    }
+
+    /// The jailed clang command that compiles the candidate written in
+    /// `work` as the native runner for this CPU, to `work/kernel-native`.
+    pub fn native_command(&self, work: &Path, dialect: Dialect, limits: ResourceLimits) -> Command {
+        let mut args: Vec<String> = NATIVE_FLAGS.iter().map(|s| s.to_string()).collect();
+        let driver = match dialect {
+            Dialect::Cpp => vec!["-x", "c++", "native_main.cpp"],
+            Dialect::C => vec!["-x", "c", "kernel.c", "-x", "c++", "native_main_c.cpp"],
+        };
+        args.extend(driver.into_iter().map(String::from));
+        args.extend(["-o".into(), format!("{JAIL_WORK}/kernel-native")]);
+        Jail::new(limits)
+            .rw(work, JAIL_WORK)
+            .chdir(JAIL_WORK)
+            .command(&format!("{LLVM_DIR}/bin/clang++"), &args)
+    }
+}
+
+/// The C bindings of the WIT world (`wit.h`, `wit.c`,
+/// `wit_component_type.o`), generated from the embedded `wit/kernel.wit`.
+pub fn wit_glue() -> Result<Vec<(String, Vec<u8>)>> {
+    use wit_bindgen_core::wit_parser::Resolve;
+    let mut resolve = Resolve::default();
+    let package = resolve
+        .push_str("kernel.wit", template::wit())
+        .context("parsing wit/kernel.wit")?;
+    let world = resolve
+        .select_world(&[package], Some("kernel"))
+        .context("finding the kernel world")?;
+    let opts = wit_bindgen_c::Opts {
+        rename_world: Some("wit".into()),
+        ..Default::default()
+    };
+    let mut files = wit_bindgen_core::Files::default();
+    opts.build()
+        .generate(&mut resolve, world, &mut files)
+        .context("generating the C bindings of the kernel world")?;
+    Ok(files
+        .iter()
+        .map(|(name, bytes)| (name.to_string(), bytes.to_vec()))
+        .collect())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_glue_is_generated_from_the_world() {
+        let files = wit_glue().unwrap();
+        let names: Vec<&str> = files.iter().map(|(n, _)| n.as_str()).collect();
+        assert_eq!(names, ["wit.c", "wit.h", "wit_component_type.o"]);
+        let header = String::from_utf8(files[1].1.clone()).unwrap();
+        for export in [
+            "exports_anneval_kernel_index_build",
+            "exports_anneval_kernel_index_constructor_searcher",
+            "exports_anneval_kernel_index_method_searcher_search_batch",
+            "anneval_kernel_host_log",
+        ] {
+            assert!(header.contains(export), "wit.h lacks {export}");
+        }
+    }
+}

@@ -1,0 +1,285 @@
+//! What a C or C++ kernel never needs, refused before clang runs (verdict
+//! `rejected`, naming the construct and its line): the C/C++ counterpart of
+//! [`super::policy`].
+//!
+//! A kernel is one self-contained file of computation against the SDK. It
+//! includes the SDK (`"anneval.hpp"`, `"anneval.h"`) and system headers by
+//! name (`<vector>`, `<immintrin.h>`), never a file by path or a computed
+//! name; it has no inline assembly; it declares no imports or exports of its
+//! own (`import_module`, `import_name`, `export_name`) and does not replace
+//! the WASI answers of the template (`__imported_wasi_*`).
+//!
+//! Like the Rust policy this is a first line only: comments and string
+//! literals cannot trigger it, but the preprocessor can assemble what a scan
+//! does not see. The compile jail is what makes such a construct harmless:
+//! the compiler sees no host file to include, and a module that imports
+//! anything but the kernel world's log is refused when it is wrapped as a
+//! component.
+
+/// A refused construct.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Violation {
+    pub file: String,
+    pub line: usize,
+    pub construct: String,
+    pub reason: &'static str,
+}
+
+impl std::fmt::Display for Violation {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "{} line {}: `{}` is not allowed: {}",
+            self.file, self.line, self.construct, self.reason
+        )
+    }
+}
+
+const READS_FILES: &str = "a kernel includes the SDK (\"anneval.hpp\" or \"anneval.h\") and \
+     system headers by name (<vector>); it reads no other file";
+const ASSEMBLY: &str = "kernels do not use inline assembly; use the SDK's SIMD or intrinsics";
+const LINKS: &str = "kernels do not declare imports or exports; the template's glue does";
+
+/// The SDK headers a kernel may include with quotes.
+const SDK_HEADERS: &[&str] = &["anneval.hpp", "anneval.h"];
+
+fn identifier_reason(name: &str) -> Option<&'static str> {
+    match name {
+        "asm" | "__asm" | "__asm__" => Some(ASSEMBLY),
+        "import_module" | "import_name" | "export_name" | "__import_module__"
+        | "__import_name__" | "__export_name__" => Some(LINKS),
+        _ if name.starts_with("__imported_") => Some(LINKS),
+        _ => None,
+    }
+}
+
+/// The source with comments removed (`text`, strings kept, for directives)
+/// and with string and character literals emptied too (`code`, for
+/// identifiers). Both keep every newline, so line numbers hold.
+struct Stripped {
+    text: String,
+    code: String,
+}
+
+fn strip(source: &str) -> Stripped {
+    #[derive(PartialEq)]
+    enum State {
+        Normal,
+        Line,
+        Block,
+        Quoted(char),
+    }
+    let mut text = String::with_capacity(source.len());
+    let mut code = String::with_capacity(source.len());
+    let mut state = State::Normal;
+    let mut chars = source.chars().peekable();
+    while let Some(c) = chars.next() {
+        match state {
+            State::Normal => match c {
+                '/' if chars.peek() == Some(&'/') => {
+                    chars.next();
+                    state = State::Line;
+                    text.push(' ');
+                    code.push(' ');
+                }
+                '/' if chars.peek() == Some(&'*') => {
+                    chars.next();
+                    state = State::Block;
+                    text.push(' ');
+                    code.push(' ');
+                }
+                '"' | '\'' => {
+                    state = State::Quoted(c);
+                    text.push(c);
+                    code.push(c);
+                }
+                _ => {
+                    text.push(c);
+                    code.push(c);
+                }
+            },
+            State::Line => {
+                if c == '\n' {
+                    state = State::Normal;
+                    text.push('\n');
+                    code.push('\n');
+                }
+            }
+            State::Block => {
+                if c == '*' && chars.peek() == Some(&'/') {
+                    chars.next();
+                    state = State::Normal;
+                } else if c == '\n' {
+                    text.push('\n');
+                    code.push('\n');
+                }
+            }
+            State::Quoted(q) => {
+                text.push(c);
+                if c == '\\' {
+                    if let Some(next) = chars.next() {
+                        text.push(next);
+                        if next == '\n' {
+                            code.push('\n');
+                        }
+                    }
+                } else if c == q {
+                    state = State::Normal;
+                    code.push(c);
+                } else if c == '\n' {
+                    // An unterminated literal ends at the line; clang will say so.
+                    state = State::Normal;
+                    code.push('\n');
+                }
+            }
+        }
+    }
+    Stripped { text, code }
+}
+
+/// Checks one preprocessor directive line (without its `#`).
+fn check_directive(rest: &str) -> Option<(String, &'static str)> {
+    let rest = rest.trim_start();
+    let name_len = rest
+        .find(|c: char| !(c.is_ascii_alphanumeric() || c == '_'))
+        .unwrap_or(rest.len());
+    let (name, target) = (&rest[..name_len], rest[name_len..].trim());
+    match name {
+        "include_next" | "import" | "embed" => Some((format!("#{name}"), READS_FILES)),
+        "include" => {
+            let allowed = if let Some(quoted) = target.strip_prefix('"') {
+                let file = quoted.split('"').next().unwrap_or("");
+                SDK_HEADERS.contains(&file)
+            } else if let Some(angled) = target.strip_prefix('<') {
+                let file = angled.split('>').next().unwrap_or("");
+                !file.starts_with('/') && !file.split('/').any(|part| part == "..")
+            } else {
+                // A computed include: a macro naming the file.
+                false
+            };
+            (!allowed).then(|| (format!("#include {target}"), READS_FILES))
+        }
+        _ => None,
+    }
+}
+
+/// Refuses the first construct a kernel never needs; `file` names the source
+/// in the message (`kernel.cpp`, `kernel.c`).
+pub fn check(source: &str, file: &str) -> Result<(), Violation> {
+    let stripped = strip(source);
+    let violation = |line: usize, construct: String, reason| Violation {
+        file: file.to_string(),
+        line,
+        construct,
+        reason,
+    };
+    for (i, line) in stripped.text.lines().enumerate() {
+        if let Some(rest) = line.trim_start().strip_prefix('#')
+            && let Some((construct, reason)) = check_directive(rest)
+        {
+            return Err(violation(i + 1, construct, reason));
+        }
+    }
+    for (i, line) in stripped.code.lines().enumerate() {
+        let mut rest = line;
+        while let Some(start) = rest.find(|c: char| c.is_ascii_alphabetic() || c == '_') {
+            let tail = &rest[start..];
+            let len = tail
+                .find(|c: char| !(c.is_ascii_alphanumeric() || c == '_'))
+                .unwrap_or(tail.len());
+            let word = &tail[..len];
+            // Part of a number (1e5f, 0x1f) is not an identifier.
+            let in_number = rest[..start]
+                .chars()
+                .next_back()
+                .is_some_and(|c| c.is_ascii_digit() || c == '.');
+            if !in_number && let Some(reason) = identifier_reason(word) {
+                return Err(violation(i + 1, word.to_string(), reason));
+            }
+            rest = &tail[len..];
+        }
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn refused(source: &str) -> Violation {
+        check(source, "kernel.cpp").expect_err("refused")
+    }
+
+    #[test]
+    fn the_reference_kernels_pass() {
+        check(crate::template::reference_cpp_kernel(), "kernel.cpp").unwrap();
+        check(crate::template::reference_c_kernel(), "kernel.c").unwrap();
+    }
+
+    #[test]
+    fn includes_by_path_or_computed_name_are_refused() {
+        for (source, construct) in [
+            ("#include \"/etc/passwd\"\n", "#include \"/etc/passwd\""),
+            ("  #  include </etc/passwd>\n", "#include </etc/passwd>"),
+            (
+                "#include <../../etc/passwd>\n",
+                "#include <../../etc/passwd>",
+            ),
+            ("#include \"kernel.cpp\"\n", "#include \"kernel.cpp\""),
+            ("#define F \"/etc/passwd\"\n#include F\n", "#include F"),
+            ("#include_next <vector>\n", "#include_next"),
+            ("#embed \"x\"\n", "#embed"),
+        ] {
+            let v = refused(source);
+            assert_eq!(v.construct, construct, "{source}");
+            assert_eq!(v.reason, READS_FILES);
+        }
+        let v = refused("int x;\n\n#include \"/etc/passwd\"\n");
+        assert_eq!(v.line, 3);
+        assert!(v.to_string().starts_with("kernel.cpp line 3: "), "{v}");
+    }
+
+    #[test]
+    fn sdk_and_system_headers_are_allowed() {
+        check(
+            "#include \"anneval.hpp\"\n#include <vector>\n#include <simde/x86/avx2.h>\n#include<queue>\n",
+            "kernel.cpp",
+        )
+        .unwrap();
+    }
+
+    #[test]
+    fn assembly_and_own_imports_are_refused() {
+        assert_eq!(refused("void f() { asm(\"nop\"); }").reason, ASSEMBLY);
+        assert_eq!(
+            refused("void f() { __asm__ volatile(\"\"); }").construct,
+            "__asm__"
+        );
+        assert_eq!(
+            refused("__attribute__((import_module(\"env\"), import_name(\"x\"))) void x();")
+                .construct,
+            "import_module"
+        );
+        assert_eq!(
+            refused("__attribute__((export_name(\"y\"))) void y() {}").reason,
+            LINKS
+        );
+        assert_eq!(
+            refused("int __imported_wasi_snapshot_preview1_fd_write(int, int, int, int);").reason,
+            LINKS
+        );
+    }
+
+    #[test]
+    fn comments_strings_and_longer_names_do_not_trigger() {
+        check(
+            "// asm(\"nop\") #include \"/etc/passwd\"\n\
+             /* import_module\n asm */\n\
+             const char* s = \"asm import_name \\\" asm\";\n\
+             char c = '\\'';\n\
+             int asm_count = 0; int my_asm = 1; float f = 1e5f;\n",
+            "kernel.cpp",
+        )
+        .unwrap();
+    }
+}

@@ -1,0 +1,559 @@
+//! C and C++ candidates: the references on both engines, x86 intrinsics
+//! through the translation layer at the SDK's cost, the WASI calls a C++
+//! kernel can make answered with nothing, and hostile C++ at compile and run
+//! time, each with its exact verdict, its message kept, and no canary or
+//! host path in anything reported.
+
+mod common;
+
+use std::time::Duration;
+
+use anneval::compile::{CompileLimits, Language};
+use anneval::evaluator::{Engine, Quiet};
+use anneval::measure::sweep::Sweep;
+use anneval::{Candidate, Evaluation, Evaluator, ScoreOptions, Verdict};
+use common::source_in;
+
+/// Tests that start native kernel processes run one at a time (see
+/// tests/native.rs).
+static NATIVE_RUNS: std::sync::Mutex<()> = std::sync::Mutex::new(());
+
+fn one_at_a_time() -> std::sync::MutexGuard<'static, ()> {
+    NATIVE_RUNS
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner())
+}
+
+fn opts(efs: Vec<usize>) -> ScoreOptions {
+    ScoreOptions {
+        sweep: Sweep::Efs(efs),
+        runs: 1,
+        ..ScoreOptions::default()
+    }
+}
+
+fn reference(language: Language) -> Candidate {
+    Candidate::from_arg(std::path::Path::new(&format!("reference-{language}"))).unwrap()
+}
+
+fn cpp(origin: &str, text: impl Into<String>) -> Candidate {
+    source_in(Language::Cpp, origin, text)
+}
+
+/// The C++ reference with `old` replaced by `new` (which must occur once).
+fn cpp_reference_with(origin: &str, replacements: &[(&str, &str)]) -> Candidate {
+    let mut text = Language::Cpp.reference().to_string();
+    for (old, new) in replacements {
+        assert_eq!(text.matches(old).count(), 1, "{old:?} occurs once");
+        text = text.replace(old, new);
+    }
+    cpp(origin, text)
+}
+
+fn assert_ok(eval: &Evaluation) {
+    assert_eq!(
+        eval.verdict,
+        Verdict::Ok,
+        "{}: {}",
+        eval.candidate.source,
+        eval.message
+    );
+}
+
+#[test]
+fn the_c_and_cpp_references_find_neighbours_on_both_engines() {
+    let _serial = one_at_a_time();
+    let evaluator = common::evaluator();
+    let data = common::xs20("random-xs-20-euclidean");
+    let entries = [
+        (Candidate::Reference, Engine::Wasm),
+        (reference(Language::Cpp), Engine::Wasm),
+        (reference(Language::Cpp), Engine::Native),
+        (reference(Language::C), Engine::Wasm),
+        (reference(Language::C), Engine::Native),
+    ];
+    let evals = evaluator.evaluate_entries(&entries, data, &opts(vec![4, 16, 64]), &Quiet);
+    for eval in &evals {
+        assert_ok(eval);
+        assert!(eval.max_recall.unwrap() > 0.99, "{}", eval.candidate.source);
+    }
+    assert_eq!(evals[1].candidate.kind, "cpp");
+    assert_eq!(evals[3].candidate.kind, "c");
+    // Every timed pass ran on an index restored from the saved bytes, on
+    // both engines; wasm and native agree on what those bytes answer.
+    for (wasm, native) in [(&evals[1], &evals[2]), (&evals[3], &evals[4])] {
+        for (w, n) in wasm.curve.iter().zip(&native.curve) {
+            assert!(
+                (w.recall - n.recall).abs() <= 0.01,
+                "{} ef {}: wasm {} native {}",
+                wasm.candidate.source,
+                w.ef,
+                w.recall,
+                n.recall
+            );
+        }
+    }
+    // The C++ reference is the Rust reference's algorithm: the same work per
+    // query, within the difference of two compilers.
+    let fuel = |e: &Evaluation| e.curve[1].fuel_per_query.unwrap();
+    let ratio = fuel(&evals[1]) / fuel(&evals[0]);
+    assert!(
+        (0.7..1.3).contains(&ratio),
+        "C++/Rust instructions per query {ratio:.2}"
+    );
+}
+
+/// GLASS-style distances: AVX2 loads and fused multiply-adds on 8 lanes.
+const X86_DISTANCES: &str = r#"
+#include <immintrin.h>
+
+static inline float reduce_add(__m256 v) {
+  __m128 lo = _mm256_castps256_ps128(v), hi = _mm256_extractf128_ps(v, 1);
+  lo = _mm_add_ps(lo, hi);
+  lo = _mm_hadd_ps(lo, lo);
+  lo = _mm_hadd_ps(lo, lo);
+  return _mm_cvtss_f32(lo);
+}
+
+static inline float l2_avx2(const float* a, const float* b, size_t n) {
+  __m256 s0 = _mm256_setzero_ps(), s1 = _mm256_setzero_ps();
+  for (size_t i = 0; i < n; i += 16) {
+    __m256 d0 = _mm256_sub_ps(_mm256_loadu_ps(a + i), _mm256_loadu_ps(b + i));
+    __m256 d1 = _mm256_sub_ps(_mm256_loadu_ps(a + i + 8), _mm256_loadu_ps(b + i + 8));
+    s0 = _mm256_fmadd_ps(d0, d0, s0);
+    s1 = _mm256_fmadd_ps(d1, d1, s1);
+  }
+  return reduce_add(_mm256_add_ps(s0, s1));
+}
+
+static inline float ip_avx2(const float* a, const float* b, size_t n) {
+  __m256 s0 = _mm256_setzero_ps(), s1 = _mm256_setzero_ps();
+  for (size_t i = 0; i < n; i += 16) {
+    s0 = _mm256_fmadd_ps(_mm256_loadu_ps(a + i), _mm256_loadu_ps(b + i), s0);
+    s1 = _mm256_fmadd_ps(_mm256_loadu_ps(a + i + 8), _mm256_loadu_ps(b + i + 8), s1);
+  }
+  return reduce_add(_mm256_add_ps(s0, s1));
+}
+"#;
+
+const SDK_DISTANCE: &str = "return anneval::distance(metric, query, vector(id), stride);";
+const X86_DISTANCE: &str = "return metric == anneval::Metric::Angular ? 1.0f - ip_avx2(query, vector(id), stride) : l2_avx2(query, vector(id), stride);";
+const HEADER: &str = "#include \"anneval.hpp\"\n";
+
+/// The C++ reference with its distances written in x86 intrinsics; with
+/// `exact_fma`, SIMDe's own fused multiply-add (exact, lane by lane) instead
+/// of the translation layer's multiply-then-add.
+fn x86_kernel(exact_fma: bool) -> Candidate {
+    let (prefix, origin) = if exact_fma {
+        (
+            "#include <immintrin.h>\n#undef _mm256_fmadd_ps\n#define _mm256_fmadd_ps simde_mm256_fmadd_ps\n",
+            "x86 intrinsics, SIMDe's exact FMA",
+        )
+    } else {
+        ("", "x86 intrinsics")
+    };
+    cpp_reference_with(
+        origin,
+        &[
+            (HEADER, &format!("{HEADER}{prefix}{X86_DISTANCES}")),
+            (SDK_DISTANCE, X86_DISTANCE),
+        ],
+    )
+}
+
+#[test]
+fn x86_intrinsics_build_for_the_sandbox_at_the_sdks_cost() {
+    let _serial = one_at_a_time();
+    let evaluator = common::evaluator();
+    let data = common::xs20("random-xs-20-euclidean");
+    let entries = [
+        (reference(Language::Cpp), Engine::Wasm),
+        (x86_kernel(false), Engine::Wasm),
+        (x86_kernel(true), Engine::Wasm),
+        (x86_kernel(false), Engine::Native),
+    ];
+    let evals = evaluator.evaluate_entries(&entries, data, &opts(vec![16, 64]), &Quiet);
+    for eval in &evals {
+        assert_ok(eval);
+        assert!(eval.max_recall.unwrap() > 0.99, "{}", eval.candidate.source);
+    }
+    // Instructions per query are exact: the translated intrinsics cost what
+    // the SDK's simd128 costs, and the layer is what makes them so.
+    let fuel = |e: &Evaluation| e.curve[1].fuel_per_query.unwrap();
+    let translated = fuel(&evals[1]) / fuel(&evals[0]);
+    let exact = fuel(&evals[2]) / fuel(&evals[0]);
+    assert!(
+        translated < 1.2,
+        "x86 intrinsics cost {translated:.2}x the SDK's instructions"
+    );
+    assert!(
+        exact > 2.0,
+        "SIMDe's exact FMA costs only {exact:.2}x: the test no longer shows the layer matters"
+    );
+}
+
+#[test]
+fn wasi_calls_of_a_cpp_kernel_are_answered_with_nothing() {
+    let (canary, secret) = common::canary();
+    let evaluator = common::evaluator();
+    let probe = format!(
+        r#"
+#include <chrono>
+#include <cstdio>
+#include <cstdlib>
+#include <ctime>
+#include <random>
+#include <string>
+static std::string probe() {{
+  std::string s;
+  s += std::string("passwd=") + (fopen("/etc/passwd", "r") ? "open" : "null");
+  FILE* c = fopen("{canary}", "r");
+  char buf[64] = {{0}};
+  if (c) fread(buf, 1, sizeof buf - 1, c);
+  s += std::string(" canary=") + (c ? buf : "null");
+  s += std::string(" home=") + (getenv("HOME") ? getenv("HOME") : "null");
+  s += " time=" + std::to_string(time(nullptr));
+  s += " steady=" + std::to_string(std::chrono::steady_clock::now().time_since_epoch().count());
+  std::random_device rd;
+  s += " random=" + std::to_string(rd());
+  anneval::log(s);
+  for (int i = 0; i < 100000; i++) printf("flooding stdout %d\n", i);
+  return s;
+}}
+"#,
+        canary = canary.display()
+    );
+    let kernel = |origin| {
+        cpp_reference_with(
+            origin,
+            &[
+                (HEADER, &format!("{HEADER}{probe}")),
+                (
+                    "    auto index = std::make_unique<Index>();\n    Index& x = *index;\n    x.dim = dim;",
+                    "    probe();\n    auto index = std::make_unique<Index>();\n    Index& x = *index;\n    x.dim = dim;",
+                ),
+            ],
+        )
+    };
+    let first = common::score(&evaluator, &kernel("probe"), &common::quick());
+    let second = common::score(&evaluator, &kernel("probe again"), &common::quick());
+    assert_eq!(first.verdict, Verdict::Ok, "{}", first.message);
+    let said = &first.log[0];
+    assert!(
+        said.starts_with("passwd=null canary=null home=null time=0 steady=0 random="),
+        "{said}"
+    );
+    assert_eq!(
+        said, &second.log[0],
+        "randomness is seeded: the same on every run"
+    );
+    let json = serde_json::to_string(&first).unwrap();
+    assert!(!json.contains(&secret));
+    // A hundred thousand lines of stdout end in the bounded log.
+    assert!(
+        first.log[1].starts_with("flooding stdout 0"),
+        "{:?}",
+        &first.log[..2]
+    );
+    assert!(
+        first.log.len() < 10_000,
+        "{} log lines kept",
+        first.log.len()
+    );
+}
+
+struct Case {
+    name: &'static str,
+    candidate: Candidate,
+    verdict: Verdict,
+    says: &'static str,
+}
+
+fn run_cases(evaluator: &Evaluator, cases: Vec<Case>, engine: Engine, secret: &str) {
+    let cache = common::cache_dir().display().to_string();
+    let home = std::env::var("HOME").unwrap_or_else(|_| "/root".into());
+    let data = common::xs20("random-xs-20-euclidean");
+    let mut failures = Vec::new();
+    for case in cases {
+        let eval = evaluator
+            .evaluate_entries(&[(case.candidate, engine)], data, &common::quick(), &Quiet)
+            .remove(0);
+        println!("| {} | {} | {} |", case.name, engine.as_str(), eval.verdict);
+        let json = serde_json::to_string(&eval).unwrap();
+        let mut problems = Vec::new();
+        if eval.verdict != case.verdict {
+            problems.push(format!("verdict {} (want {})", eval.verdict, case.verdict));
+        }
+        if !eval.message.contains(case.says) {
+            problems.push(format!("message lacks {:?}", case.says));
+        }
+        if json.contains(secret) {
+            problems.push("the canary's secret appears in the result".into());
+        }
+        for path in [cache.as_str(), &format!("{home}/"), "/usr/include/x86_64"] {
+            if eval.message.contains(path) {
+                problems.push(format!("the host path {path} appears in the message"));
+            }
+        }
+        if !problems.is_empty() {
+            failures.push(format!(
+                "{} [{}]: {}\n  message: {}",
+                case.name,
+                engine.as_str(),
+                problems.join("; "),
+                eval.message
+            ));
+        }
+    }
+    assert!(
+        failures.is_empty(),
+        "{} cases failed:\n{}",
+        failures.len(),
+        failures.join("\n")
+    );
+}
+
+/// A C++ kernel that answers nothing useful, with `code` run at the start of
+/// `build` and `items` at file scope.
+fn skeleton(name: &str, items: &str, code: &str) -> Candidate {
+    cpp(
+        name,
+        format!(
+            r#"#include "anneval.hpp"
+#include <cstdio>
+#include <cstdlib>
+#include <memory>
+#include <stdexcept>
+#include <vector>
+{items}
+struct Index {{
+  static std::unique_ptr<Index> build(const float*, size_t, size_t, anneval::Metric,
+                                      const anneval::Params&) {{
+    {code}
+    return std::make_unique<Index>();
+  }}
+  void save(anneval::ByteWriter& w) const {{ w.u32(1); }}
+  static std::unique_ptr<Index> load(anneval::ByteReader& r) {{
+    r.u32();
+    return std::make_unique<Index>();
+  }}
+  void search(const float*, size_t k, size_t, std::vector<uint32_t>& out) {{
+    for (size_t i = 0; i < k; i++) out.push_back(uint32_t(i));
+  }}
+}};
+"#
+        ),
+    )
+}
+
+#[test]
+fn hostile_cpp_at_compile_time() {
+    let (canary, secret) = common::canary();
+    let canary = canary.display().to_string();
+    let compile = CompileLimits {
+        timeout: Duration::from_secs(40),
+        cpu_seconds: 40,
+        ..CompileLimits::default()
+    };
+    let unfiltered = CompileLimits {
+        check_source: false,
+        ..compile.clone()
+    };
+    let filtered = common::evaluator_compiling_with(common::limits(), compile);
+    let jail_only = common::evaluator_compiling_with(common::limits(), unfiltered);
+    let leak = |name: &'static str, items: String| skeleton(name, &items, "");
+    let (r, ce) = (Verdict::Rejected, Verdict::CompileError);
+    let policy = vec![
+        Case {
+            name: "include of a host header by path",
+            candidate: leak("host header", "#include \"/usr/include/stdio.h\"".into()),
+            verdict: r,
+            says: "`#include \"/usr/include/stdio.h\"` is not allowed",
+        },
+        Case {
+            name: "include of the canary",
+            candidate: leak("canary", format!("#include \"{canary}\"")),
+            verdict: r,
+            says: "is not allowed: a kernel includes the SDK",
+        },
+        Case {
+            name: "inline assembly",
+            candidate: skeleton("asm", "", "asm volatile(\"nop\");"),
+            verdict: r,
+            says: "`asm` is not allowed",
+        },
+        Case {
+            name: "an import of its own",
+            candidate: leak(
+                "import",
+                "__attribute__((import_module(\"env\"), import_name(\"peek\"))) int peek();".into(),
+            ),
+            verdict: r,
+            says: "`import_module` is not allowed",
+        },
+        Case {
+            name: "replacing the WASI answers",
+            candidate: leak(
+                "wasi",
+                "extern \"C\" int __imported_wasi_snapshot_preview1_sched_yield() { return 1; }"
+                    .into(),
+            ),
+            verdict: r,
+            says: "`__imported_wasi_snapshot_preview1_sched_yield` is not allowed",
+        },
+    ];
+    run_cases(&filtered, policy, Engine::Wasm, &secret);
+    // With the filter off the jail alone must hold: nothing of the host can
+    // be included, and the component refuses an import it does not know.
+    let jail = vec![
+        Case {
+            name: "host header, unfiltered",
+            candidate: leak("host header", "#include \"/usr/include/stdio.h\"".into()),
+            verdict: ce,
+            says: "'/usr/include/stdio.h' file not found",
+        },
+        Case {
+            name: "system header of the host, unfiltered",
+            candidate: leak("host system header", "#include <linux/fs.h>".into()),
+            verdict: ce,
+            says: "file not found",
+        },
+        Case {
+            name: "canary, unfiltered",
+            candidate: leak("canary", format!("#include \"{canary}\"")),
+            verdict: ce,
+            says: "file not found",
+        },
+        Case {
+            name: "computed include of the canary, unfiltered",
+            candidate: leak("computed", format!("#define F \"{canary}\"\n#include F")),
+            verdict: ce,
+            says: "file not found",
+        },
+        Case {
+            name: "an import of its own, unfiltered",
+            candidate: skeleton(
+                "import",
+                "__attribute__((import_module(\"env\"), import_name(\"peek\"))) int peek();",
+                "anneval::check(peek() == 0, \"peeked\");",
+            ),
+            verdict: r,
+            says: "does not fit the kernel world",
+        },
+        Case {
+            name: "deep template recursion",
+            candidate: leak(
+                "template bomb",
+                "template <int N> struct Deep { static constexpr int v = Deep<N + 1>::v; };\nint deep = Deep<0>::v;".into(),
+            ),
+            verdict: ce,
+            says: "recursive template instantiation exceeded maximum depth",
+        },
+        Case {
+            name: "endless constant evaluation",
+            candidate: leak(
+                "constexpr bomb",
+                "constexpr long long spin() { long long s = 0; for (long long i = 0; i < (1LL << 40); i++) s += i; return s; }\nstatic_assert(spin() != 1, \"\");".into(),
+            ),
+            verdict: ce,
+            says: "constexpr evaluation hit maximum step limit",
+        },
+        Case {
+            name: "a quarter-gigabyte static",
+            candidate: leak("big static", "static char big[1 << 28] = {1};\nchar* keep = big;".into()),
+            verdict: ce,
+            says: "",
+        },
+    ];
+    run_cases(&jail_only, jail, Engine::Wasm, &secret);
+}
+
+#[test]
+fn hostile_cpp_at_run_time() {
+    let _serial = one_at_a_time();
+    let (_, secret) = common::canary();
+    let evaluator = common::evaluator();
+    let cases = |engine: Engine| {
+        let case = |name, code: &str, verdict, says| Case {
+            name,
+            candidate: skeleton(
+                name,
+                "static int depth(int n) { volatile int a[64]; a[0] = n; return n == 0 ? 0 : depth(n + 1) + a[0]; }",
+                code,
+            ),
+            verdict,
+            says,
+        };
+        let t = Verdict::Trap;
+        let mut all = vec![
+            case(
+                "anneval::fail",
+                "anneval::fail(\"the graph is empty\");",
+                t,
+                "kernel failed: the graph is empty",
+            ),
+            case(
+                "exit",
+                "exit(3);",
+                t,
+                if engine == Engine::Wasm {
+                    "kernel failed: called exit(3)"
+                } else {
+                    "exited with exit status: 3"
+                },
+            ),
+            case(
+                "abort",
+                "fprintf(stderr, \"giving up\\n\"); abort();",
+                t,
+                "giving up",
+            ),
+            case(
+                "out-of-bounds write",
+                "fprintf(stderr, \"writing far away\\n\"); *(volatile int*)uintptr_t(0xfffffff0u) = 1;",
+                t,
+                "writing far away",
+            ),
+            case(
+                "stack overflow",
+                "depth(1);",
+                t,
+                if engine == Engine::Wasm {
+                    "stack overflow"
+                } else {
+                    "signal 11"
+                },
+            ),
+            case(
+                "memory exhaustion",
+                "std::vector<std::vector<char>> hoard; for (;;) hoard.emplace_back(size_t(1) << 20, 'x');",
+                Verdict::MemoryLimit,
+                "",
+            ),
+        ];
+        if engine == Engine::Wasm {
+            all.push(case(
+                "throw",
+                "throw std::runtime_error(\"no graph today\");",
+                t,
+                "kernel failed: threw std::runtime_error: no graph today (C++ exceptions cannot be caught in the sandbox",
+            ));
+            all.push(case(
+                "throw of a non-standard type",
+                "struct Oops {}; throw Oops{};",
+                t,
+                "kernel failed: threw Index::build",
+            ));
+        } else {
+            all.push(case(
+                "throw",
+                "throw std::runtime_error(\"no graph today\");",
+                t,
+                "no graph today",
+            ));
+        }
+        all
+    };
+    run_cases(&evaluator, cases(Engine::Wasm), Engine::Wasm, &secret);
+    run_cases(&evaluator, cases(Engine::Native), Engine::Native, &secret);
+}
