@@ -104,37 +104,7 @@ fn the_c_and_cpp_references_find_neighbours_on_both_engines() {
 }
 
 /// GLASS-style distances: AVX2 loads and fused multiply-adds on 8 lanes.
-const X86_DISTANCES: &str = r#"
-#include <immintrin.h>
-
-static inline float reduce_add(__m256 v) {
-  __m128 lo = _mm256_castps256_ps128(v), hi = _mm256_extractf128_ps(v, 1);
-  lo = _mm_add_ps(lo, hi);
-  lo = _mm_hadd_ps(lo, lo);
-  lo = _mm_hadd_ps(lo, lo);
-  return _mm_cvtss_f32(lo);
-}
-
-static inline float l2_avx2(const float* a, const float* b, size_t n) {
-  __m256 s0 = _mm256_setzero_ps(), s1 = _mm256_setzero_ps();
-  for (size_t i = 0; i < n; i += 16) {
-    __m256 d0 = _mm256_sub_ps(_mm256_loadu_ps(a + i), _mm256_loadu_ps(b + i));
-    __m256 d1 = _mm256_sub_ps(_mm256_loadu_ps(a + i + 8), _mm256_loadu_ps(b + i + 8));
-    s0 = _mm256_fmadd_ps(d0, d0, s0);
-    s1 = _mm256_fmadd_ps(d1, d1, s1);
-  }
-  return reduce_add(_mm256_add_ps(s0, s1));
-}
-
-static inline float ip_avx2(const float* a, const float* b, size_t n) {
-  __m256 s0 = _mm256_setzero_ps(), s1 = _mm256_setzero_ps();
-  for (size_t i = 0; i < n; i += 16) {
-    s0 = _mm256_fmadd_ps(_mm256_loadu_ps(a + i), _mm256_loadu_ps(b + i), s0);
-    s1 = _mm256_fmadd_ps(_mm256_loadu_ps(a + i + 8), _mm256_loadu_ps(b + i + 8), s1);
-  }
-  return reduce_add(_mm256_add_ps(s0, s1));
-}
-"#;
+const X86_DISTANCES: &str = include_str!("kernels/x86_distances.inc");
 
 const SDK_DISTANCE: &str = "return anneval::distance(metric, query, vector(id), stride);";
 const X86_DISTANCE: &str = "return metric == anneval::Metric::Angular ? 1.0f - ip_avx2(query, vector(id), stride) : l2_avx2(query, vector(id), stride);";

@@ -13,7 +13,9 @@ use wasmtime::component::{
 };
 use wasmtime::{Store, StoreContextMut};
 
-use crate::sandbox::{GuestLog, GuestState, MemoryLimitExceeded, Metering, Sandbox};
+use crate::sandbox::{
+    GuestLog, GuestState, MemoryLimitExceeded, Metering, Sandbox, is_sealed_wasi,
+};
 use crate::verdict::{Failure, Verdict};
 
 /// The only interface a kernel may import.
@@ -140,7 +142,7 @@ impl KernelComponent {
         Ok(Built {
             index,
             seconds,
-            log: store.into_data().log,
+            log: store.into_data().into_log(),
         })
     }
 
@@ -246,7 +248,7 @@ impl Searcher {
                 seconds,
                 restore_seconds: self.restore_seconds,
                 fuel,
-                log: self.store.into_data().log,
+                log: self.store.into_data().into_log(),
             }),
         }
     }
@@ -256,15 +258,25 @@ impl Prepared {
     fn new(engine: &wasmtime::Engine, bytes: &[u8]) -> Result<Prepared, Failure> {
         let component = Component::new(engine, bytes)
             .map_err(|e| Failure::rejected(format!("not a valid WebAssembly component: {e:#}")))?;
+        let mut wasi = false;
         for (name, _) in component.component_type().imports(engine) {
-            if name != HOST_INTERFACE {
+            if is_sealed_wasi(name) {
+                wasi = true;
+            } else if name != HOST_INTERFACE {
                 return Err(Failure::rejected(format!(
                     "the component imports `{name}`; a kernel may import only \
-                     `{HOST_INTERFACE}` (no clock, randomness, files or network)"
+                     `{HOST_INTERFACE}` and the sealed WASI 0.2 interfaces (no clock, \
+                     randomness, files or network reach it: see SECURITY.md)"
                 )));
             }
         }
-        let linker = host_linker(engine)?;
+        let mut linker = host_linker(engine)?;
+        // Only a component that imports WASI gets it, sealed; a kernel
+        // compiled by anneval imports none, and its linker stays empty.
+        if wasi {
+            wasmtime_wasi::p2::add_to_linker_sync(&mut linker)
+                .map_err(|e| Failure::internal(format!("defining the sealed WASI: {e:#}")))?;
+        }
         let pre = linker.instantiate_pre(&component).map_err(|e| {
             Failure::rejected(format!(
                 "the component's imports do not match what the host offers: {e:#}"
@@ -333,7 +345,13 @@ fn wrong_type(export: &str, err: wasmtime::Error) -> Failure {
 
 /// Turns a failed guest call into a verdict.
 fn classify(err: wasmtime::Error, store: &Store<GuestState>, timeout: Duration) -> Failure {
-    let log = &store.data().log;
+    let log = &*store.data().full_log();
+    if let Some(exit) = err.downcast_ref::<wasmtime_wasi::I32Exit>() {
+        return trapped(with_panic(
+            format!("the kernel called exit({}) through WASI", exit.0),
+            log,
+        ));
+    }
     if let Some(exceeded) = err.downcast_ref::<MemoryLimitExceeded>() {
         return Failure::new(Verdict::MemoryLimit, exceeded.to_string());
     }

@@ -103,6 +103,7 @@ impl Sandbox {
                     memory_bytes: self.limits.memory_bytes,
                 },
                 log: GuestLog::new(self.limits.max_log_bytes),
+                wasi: None,
             },
         );
         store.limiter(|state| &mut state.limiter);
@@ -144,10 +145,160 @@ fn config(limits: &Limits, metering: Metering) -> Config {
     c
 }
 
-/// State each store carries: the limiter and the guest's log.
+/// State each store carries: the limiter, the guest's log, and for a
+/// component that imports WASI, its sealed context (made on first use).
 pub struct GuestState {
     limiter: GuestLimiter,
     pub log: GuestLog,
+    wasi: Option<Box<SealedWasi>>,
+}
+
+impl GuestState {
+    /// The log, with what the guest wrote to WASI's stdout and stderr after
+    /// it (line by line, within the same byte budget).
+    pub fn full_log(&self) -> std::borrow::Cow<'_, GuestLog> {
+        match &self.wasi {
+            None => std::borrow::Cow::Borrowed(&self.log),
+            Some(wasi) => {
+                let mut log = self.log.clone();
+                for pipe in [&wasi.stdout, &wasi.stderr] {
+                    let bytes = pipe.contents();
+                    for line in String::from_utf8_lossy(&bytes).lines() {
+                        log.push(line);
+                    }
+                }
+                std::borrow::Cow::Owned(log)
+            }
+        }
+    }
+
+    /// The store's state taken apart: its full log.
+    pub fn into_log(self) -> GuestLog {
+        if self.wasi.is_none() {
+            return self.log;
+        }
+        self.full_log().into_owned()
+    }
+}
+
+/// The WASI interfaces a ready component may import (any 0.2 version), each
+/// answered by [`SealedWasi`] with nothing of the outside world: see
+/// SECURITY.md, "The WASI surface". Any other import is refused.
+pub const SEALED_WASI: &[&str] = &[
+    "wasi:cli/environment",
+    "wasi:cli/exit",
+    "wasi:cli/stdin",
+    "wasi:cli/stdout",
+    "wasi:cli/stderr",
+    "wasi:cli/terminal-input",
+    "wasi:cli/terminal-output",
+    "wasi:cli/terminal-stdin",
+    "wasi:cli/terminal-stdout",
+    "wasi:cli/terminal-stderr",
+    "wasi:clocks/wall-clock",
+    "wasi:clocks/monotonic-clock",
+    "wasi:io/error",
+    "wasi:io/poll",
+    "wasi:io/streams",
+    "wasi:random/random",
+    "wasi:random/insecure",
+    "wasi:random/insecure-seed",
+    "wasi:filesystem/types",
+    "wasi:filesystem/preopens",
+    "wasi:sockets/network",
+    "wasi:sockets/instance-network",
+    "wasi:sockets/tcp",
+    "wasi:sockets/tcp-create-socket",
+    "wasi:sockets/udp",
+    "wasi:sockets/udp-create-socket",
+    "wasi:sockets/ip-name-lookup",
+];
+
+/// Whether `import` (a component import name) is a sealed WASI interface.
+pub fn is_sealed_wasi(import: &str) -> bool {
+    match import.split_once('@') {
+        Some((name, version)) => SEALED_WASI.contains(&name) && version.starts_with("0.2."),
+        None => false,
+    }
+}
+
+/// Bytes of stdout, and of stderr, a WASI component may write per call;
+/// past them the stream reports itself closed.
+const STDIO_BYTES: usize = 64 << 10;
+/// The fixed seed of a WASI component's "random" bytes.
+const WASI_SEED: u64 = 0x616e_6e65_7661_6c00;
+
+/// The WASI context of a ready component, sealed: no preopened directories,
+/// no environment or arguments, stdin empty, stdout and stderr into bounded
+/// buffers that end in the log, clocks that read 0, randomness from a fixed
+/// seed, no sockets and no name lookups.
+struct SealedWasi {
+    ctx: wasmtime_wasi::WasiCtx,
+    table: wasmtime_wasi::ResourceTable,
+    stdout: wasmtime_wasi::p2::pipe::MemoryOutputPipe,
+    stderr: wasmtime_wasi::p2::pipe::MemoryOutputPipe,
+}
+
+/// A clock stopped at 0.
+struct FrozenClock;
+
+impl wasmtime_wasi::HostWallClock for FrozenClock {
+    fn resolution(&self) -> Duration {
+        Duration::from_nanos(1)
+    }
+    fn now(&self) -> Duration {
+        Duration::ZERO
+    }
+}
+
+impl wasmtime_wasi::HostMonotonicClock for FrozenClock {
+    fn resolution(&self) -> u64 {
+        1
+    }
+    fn now(&self) -> u64 {
+        0
+    }
+}
+
+impl SealedWasi {
+    fn new() -> SealedWasi {
+        use rand::{RngCore, SeedableRng};
+        let seeded = || {
+            let mut bytes = vec![0u8; 4096];
+            rand_chacha::ChaCha8Rng::seed_from_u64(WASI_SEED).fill_bytes(&mut bytes);
+            wasmtime_wasi::Deterministic::new(bytes)
+        };
+        let stdout = wasmtime_wasi::p2::pipe::MemoryOutputPipe::new(STDIO_BYTES);
+        let stderr = wasmtime_wasi::p2::pipe::MemoryOutputPipe::new(STDIO_BYTES);
+        let ctx = wasmtime_wasi::WasiCtx::builder()
+            .stdout(stdout.clone())
+            .stderr(stderr.clone())
+            .wall_clock(FrozenClock)
+            .monotonic_clock(FrozenClock)
+            .secure_random(seeded())
+            .insecure_random(seeded())
+            .insecure_random_seed(u128::from(WASI_SEED))
+            .allow_tcp(false)
+            .allow_udp(false)
+            .allow_ip_name_lookup(false)
+            .build();
+        SealedWasi {
+            ctx,
+            table: wasmtime_wasi::ResourceTable::new(),
+            stdout,
+            stderr,
+        }
+    }
+}
+
+impl wasmtime_wasi::WasiView for GuestState {
+    fn ctx(&mut self) -> wasmtime_wasi::WasiCtxView<'_> {
+        let wasi = self.wasi.get_or_insert_with(|| Box::new(SealedWasi::new()));
+        wasmtime_wasi::WasiCtxView {
+            ctx: &mut wasi.ctx,
+            table: &mut wasi.table,
+        }
+    }
 }
 
 /// Refuses memory beyond the limit with a typed error, so the verdict is
@@ -218,7 +369,7 @@ impl ResourceLimiter for GuestLimiter {
 /// The guest's diagnostic log: bounded, with the last panic message and the
 /// last few lines kept apart (even when the budget is spent) so a trap can
 /// say why it happened.
-#[derive(Debug, Default)]
+#[derive(Clone, Debug, Default)]
 pub struct GuestLog {
     lines: Vec<String>,
     bytes: usize,

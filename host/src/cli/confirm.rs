@@ -21,7 +21,8 @@ use crate::verdict::Verdict;
 
 #[derive(Args)]
 pub struct ConfirmArgs {
-    /// Kernels (.rs) to score on both engines; `reference` for the reference.
+    /// Kernels (.rs, .cpp, .c) to score on both engines; `reference`,
+    /// `reference-cpp` or `reference-c` for a reference.
     #[arg(required = true)]
     candidates: Vec<PathBuf>,
     #[command(flatten)]

@@ -21,7 +21,8 @@ pub struct GateArgs {
     /// The current kernel: a .rs kernel, a .wasm component, or `reference`.
     #[arg(long, value_name = "CANDIDATE")]
     baseline: PathBuf,
-    /// The proposed kernel: a .rs kernel, a .wasm component, or `reference`.
+    /// The proposed kernel: a .rs, .cpp or .c kernel, a .wasm component, or a
+    /// reference (`reference`, `reference-cpp`, `reference-c`).
     #[arg(long, value_name = "CANDIDATE")]
     candidate: PathBuf,
     #[command(flatten)]

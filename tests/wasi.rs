@@ -1,0 +1,227 @@
+//! Ready components built by a WASI toolchain: accepted through a sealed
+//! `wasmtime-wasi` context, where files, the environment, clocks and
+//! randomness read as nothing, stdout ends in the bounded log, and any
+//! interface outside the sealed set is still `rejected`.
+//!
+//! The WASI components here are real: C++ kernels compiled by clang against
+//! wasi-libc and libc++ *without* anneval's in-module WASI answers, and wrapped
+//! with wasmtime's preview-1 adapter, as wasi-sdk users do.
+
+mod common;
+
+use std::process::Command;
+
+use anneval::compile::Language;
+use anneval::compile::clang::{LLVM_DIR, WASM_FLAGS, wit_glue};
+use anneval::{Candidate, Verdict, template};
+use common::wat_component;
+
+/// A WASI component of the C++ kernel `source`.
+fn wasi_component(origin: &str, source: &str) -> Candidate {
+    let dir = tempfile::tempdir().unwrap();
+    let work = dir.path();
+    template::write_cpp_to(work, "kernel.cpp", source).unwrap();
+    for (name, bytes) in wit_glue().unwrap() {
+        std::fs::write(work.join(name), bytes).unwrap();
+    }
+    let sysroot = work.join("sysroot");
+    std::fs::create_dir_all(sysroot.join("lib")).unwrap();
+    std::os::unix::fs::symlink("/usr/include/wasm32-wasi", sysroot.join("include")).unwrap();
+    std::os::unix::fs::symlink("/usr/lib/wasm32-wasi", sysroot.join("lib/wasm32-wasi")).unwrap();
+    std::fs::create_dir_all(work.join("simde")).unwrap();
+    std::os::unix::fs::symlink("/usr/include/simde", work.join("simde/simde")).unwrap();
+    let out = Command::new(format!("{LLVM_DIR}/bin/clang++"))
+        .current_dir(work)
+        .args(WASM_FLAGS)
+        .arg(format!("--sysroot={}", sysroot.display()))
+        .arg(format!("-fuse-ld={LLVM_DIR}/bin/wasm-ld"))
+        .args(["-isystem", "include", "-isystem", "simde"])
+        // No wasi.c: libc's calls stay WASI preview-1 imports.
+        .args(["-x", "c++", "wasm_main.cpp", "-x", "c", "wit.c"])
+        .args(["-x", "none", "wit_component_type.o", "-o", "core.wasm"])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "clang: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let core = std::fs::read(work.join("core.wasm")).unwrap();
+    let bytes = wit_component::ComponentEncoder::default()
+        .module(&core)
+        .unwrap()
+        .adapter(
+            "wasi_snapshot_preview1",
+            wasi_preview1_component_adapter_provider::WASI_SNAPSHOT_PREVIEW1_REACTOR_ADAPTER,
+        )
+        .unwrap()
+        .validate(true)
+        .encode()
+        .unwrap();
+    Candidate::Component {
+        origin: origin.into(),
+        bytes,
+    }
+}
+
+/// The WASI imports of a component.
+fn wasi_imports(candidate: &Candidate) -> Vec<String> {
+    let Candidate::Component { bytes, .. } = candidate else {
+        unreachable!()
+    };
+    let engine = wasmtime::Engine::default();
+    let component = wasmtime::component::Component::new(&engine, bytes).unwrap();
+    component
+        .component_type()
+        .imports(&engine)
+        .map(|(name, _)| name.to_string())
+        .filter(|name| name.starts_with("wasi:"))
+        .collect()
+}
+
+#[test]
+fn a_wasi_component_of_the_cpp_reference_scores_ok_under_the_seal() {
+    let candidate = wasi_component("wasi reference", Language::Cpp.reference());
+    let imports = wasi_imports(&candidate);
+    assert!(
+        imports.iter().any(|i| i.starts_with("wasi:cli/")),
+        "a real WASI component: {imports:?}"
+    );
+    let eval = common::score(&common::evaluator(), &candidate, &common::quick());
+    assert_eq!(eval.verdict, Verdict::Ok, "{}", eval.message);
+    assert!(eval.max_recall.unwrap() > 0.9);
+    assert_eq!(eval.candidate.kind, "component");
+}
+
+#[test]
+fn files_environment_clocks_and_randomness_read_as_nothing() {
+    let (canary, secret) = common::canary();
+    let probe = format!(
+        r#"
+#include <chrono>
+#include <cstdio>
+#include <cstdlib>
+#include <ctime>
+#include <random>
+#include <string>
+static void probe() {{
+  std::string s;
+  s += std::string("passwd=") + (fopen("/etc/passwd", "r") ? "open" : "null");
+  FILE* c = fopen("{canary}", "r");
+  char buf[64] = {{0}};
+  if (c) fread(buf, 1, sizeof buf - 1, c);
+  s += std::string(" canary=") + (c ? buf : "null");
+  s += std::string(" home=") + (getenv("HOME") ? getenv("HOME") : "null");
+  s += " time=" + std::to_string(time(nullptr));
+  s += " steady=" + std::to_string(std::chrono::steady_clock::now().time_since_epoch().count());
+  std::random_device rd;
+  s += " random=" + std::to_string(rd());
+  anneval::log(s);
+  for (int i = 0; i < 100000; i++) printf("flooding stdout %d\n", i);
+  fflush(stdout);
+}}
+"#,
+        canary = canary.display()
+    );
+    let source = Language::Cpp
+        .reference()
+        .replacen(
+            "#include \"anneval.hpp\"\n",
+            &format!("#include \"anneval.hpp\"\n{probe}"),
+            1,
+        )
+        .replacen(
+            "    auto index = std::make_unique<Index>();\n    Index& x = *index;",
+            "    probe();\n    auto index = std::make_unique<Index>();\n    Index& x = *index;",
+            1,
+        );
+    let evaluator = common::evaluator();
+    let first = common::score(
+        &evaluator,
+        &wasi_component("probe", &source),
+        &common::quick(),
+    );
+    let second = common::score(
+        &evaluator,
+        &wasi_component("probe", &source),
+        &common::quick(),
+    );
+    assert_eq!(first.verdict, Verdict::Ok, "{}", first.message);
+    let said = &first.log[0];
+    assert!(
+        said.starts_with("passwd=null canary=null home=null time=0 steady=0 random="),
+        "{said}"
+    );
+    assert_eq!(said, &second.log[0], "randomness is seeded");
+    assert!(
+        first.log.iter().any(|l| l == "flooding stdout 0"),
+        "stdout reaches the log: {:?}",
+        &first.log[..first.log.len().min(3)]
+    );
+    let kept: usize = first.log.iter().map(String::len).sum();
+    assert!(kept <= 64 << 10, "the log stays bounded: {kept} bytes");
+    assert!(!serde_json::to_string(&first).unwrap().contains(&secret));
+}
+
+#[test]
+fn exit_through_wasi_is_a_trap() {
+    let source = Language::Cpp.reference().replacen(
+        "    auto index = std::make_unique<Index>();\n    Index& x = *index;",
+        "    fprintf(stderr, \"leaving now\\n\");\n    exit(3);\n    auto index = std::make_unique<Index>();\n    Index& x = *index;",
+        1,
+    );
+    let source = format!("#include <cstdio>\n#include <cstdlib>\n{source}");
+    let eval = common::score(
+        &common::evaluator(),
+        &wasi_component("exit", &source),
+        &common::quick(),
+    );
+    assert_eq!(eval.verdict, Verdict::Trap, "{}", eval.message);
+    assert!(eval.message.contains("through WASI"), "{}", eval.message);
+    assert!(eval.message.contains("leaving now"), "{}", eval.message);
+}
+
+#[test]
+fn interfaces_outside_the_seal_are_rejected() {
+    let evaluator = common::evaluator();
+    for import in [
+        "wasi:http/outgoing-handler@0.2.0",
+        "wasi:filesystem/types@0.3.0",
+        "wasi:cli/environment",
+        "wasi:keyvalue/store@0.2.0",
+    ] {
+        let wat = format!("(component (import \"{import}\" (instance)))");
+        let eval = common::score(&evaluator, &wat_component(import, &wat), &common::quick());
+        assert_eq!(
+            eval.verdict,
+            Verdict::Rejected,
+            "{import}: {}",
+            eval.message
+        );
+        assert!(
+            eval.message.contains(&format!("imports `{import}`")),
+            "{import}: {}",
+            eval.message
+        );
+    }
+    // A sealed interface is let in: the component then fails for what it
+    // lacks, not for what it imports.
+    let wat = "(component (import \"wasi:cli/environment@0.2.0\" (instance)))";
+    let eval = common::score(&evaluator, &wat_component("env", wat), &common::quick());
+    assert_eq!(eval.verdict, Verdict::Rejected, "{}", eval.message);
+    assert!(!eval.message.contains("imports `"), "{}", eval.message);
+}
+
+#[test]
+fn kernels_compiled_by_anneval_import_no_wasi() {
+    let evaluator = common::evaluator();
+    let compiler = evaluator.compiler().unwrap();
+    for language in Language::ALL {
+        let compiled = compiler.compile(language.reference(), language).unwrap();
+        let candidate = Candidate::Component {
+            origin: language.to_string(),
+            bytes: compiled.component,
+        };
+        assert_eq!(wasi_imports(&candidate), Vec::<String>::new(), "{language}");
+    }
+}
