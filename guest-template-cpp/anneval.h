@@ -40,6 +40,24 @@ static inline size_t anneval_padded_dim(size_t dim) {
   return (dim + ANNEVAL_BLOCK - 1) / ANNEVAL_BLOCK * ANNEVAL_BLOCK;
 }
 
+#if defined(__wasm_simd128__)
+/* The sum of four accumulators' lanes, pairwise. */
+static inline float anneval__sum4(v128_t s0, v128_t s1, v128_t s2, v128_t s3) {
+  v128_t s = wasm_f32x4_add(wasm_f32x4_add(s0, s1), wasm_f32x4_add(s2, s3));
+  return (wasm_f32x4_extract_lane(s, 0) + wasm_f32x4_extract_lane(s, 1)) +
+         (wasm_f32x4_extract_lane(s, 2) + wasm_f32x4_extract_lane(s, 3));
+}
+#elif defined(__AVX2__) && defined(__FMA__)
+/* The sum of two accumulators' lanes. */
+static inline float anneval__sum2(__m256 s0, __m256 s1) {
+  __m256 s = _mm256_add_ps(s0, s1);
+  __m128 h = _mm_add_ps(_mm256_castps256_ps128(s), _mm256_extractf128_ps(s, 1));
+  h = _mm_add_ps(h, _mm_movehl_ps(h, h));
+  h = _mm_add_ss(h, _mm_shuffle_ps(h, h, 1));
+  return _mm_cvtss_f32(h);
+}
+#endif
+
 /* Squared Euclidean distance between a and b (n floats each). */
 static inline float anneval_l2_sq(const float *a, const float *b, size_t n) {
   size_t i = 0;
@@ -56,9 +74,7 @@ static inline float anneval_l2_sq(const float *a, const float *b, size_t n) {
     s2 = wasm_f32x4_add(s2, wasm_f32x4_mul(d2, d2));
     s3 = wasm_f32x4_add(s3, wasm_f32x4_mul(d3, d3));
   }
-  v128_t s = wasm_f32x4_add(wasm_f32x4_add(s0, s1), wasm_f32x4_add(s2, s3));
-  sum = (wasm_f32x4_extract_lane(s, 0) + wasm_f32x4_extract_lane(s, 1)) +
-        (wasm_f32x4_extract_lane(s, 2) + wasm_f32x4_extract_lane(s, 3));
+  sum = anneval__sum4(s0, s1, s2, s3);
 #elif defined(__AVX2__) && defined(__FMA__)
   __m256 s0 = _mm256_setzero_ps(), s1 = s0;
   for (; i + 16 <= n; i += 16) {
@@ -67,11 +83,7 @@ static inline float anneval_l2_sq(const float *a, const float *b, size_t n) {
     s0 = _mm256_fmadd_ps(d0, d0, s0);
     s1 = _mm256_fmadd_ps(d1, d1, s1);
   }
-  __m256 s = _mm256_add_ps(s0, s1);
-  __m128 h = _mm_add_ps(_mm256_castps256_ps128(s), _mm256_extractf128_ps(s, 1));
-  h = _mm_add_ps(h, _mm_movehl_ps(h, h));
-  h = _mm_add_ss(h, _mm_shuffle_ps(h, h, 1));
-  sum = _mm_cvtss_f32(h);
+  sum = anneval__sum2(s0, s1);
 #endif
   for (; i < n; i++) {
     float d = a[i] - b[i];
@@ -92,20 +104,14 @@ static inline float anneval_dot(const float *a, const float *b, size_t n) {
     s2 = wasm_f32x4_add(s2, wasm_f32x4_mul(wasm_v128_load(a + i + 8), wasm_v128_load(b + i + 8)));
     s3 = wasm_f32x4_add(s3, wasm_f32x4_mul(wasm_v128_load(a + i + 12), wasm_v128_load(b + i + 12)));
   }
-  v128_t s = wasm_f32x4_add(wasm_f32x4_add(s0, s1), wasm_f32x4_add(s2, s3));
-  sum = (wasm_f32x4_extract_lane(s, 0) + wasm_f32x4_extract_lane(s, 1)) +
-        (wasm_f32x4_extract_lane(s, 2) + wasm_f32x4_extract_lane(s, 3));
+  sum = anneval__sum4(s0, s1, s2, s3);
 #elif defined(__AVX2__) && defined(__FMA__)
   __m256 s0 = _mm256_setzero_ps(), s1 = s0;
   for (; i + 16 <= n; i += 16) {
     s0 = _mm256_fmadd_ps(_mm256_loadu_ps(a + i), _mm256_loadu_ps(b + i), s0);
     s1 = _mm256_fmadd_ps(_mm256_loadu_ps(a + i + 8), _mm256_loadu_ps(b + i + 8), s1);
   }
-  __m256 s = _mm256_add_ps(s0, s1);
-  __m128 h = _mm_add_ps(_mm256_castps256_ps128(s), _mm256_extractf128_ps(s, 1));
-  h = _mm_add_ps(h, _mm_movehl_ps(h, h));
-  h = _mm_add_ss(h, _mm_shuffle_ps(h, h, 1));
-  sum = _mm_cvtss_f32(h);
+  sum = anneval__sum2(s0, s1);
 #endif
   for (; i < n; i++) sum += a[i] * b[i];
   return sum;

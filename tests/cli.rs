@@ -90,7 +90,7 @@ fn usage_errors_exit_two_with_a_clear_message() {
         (&["score", "--k", "500"], "ground truth of depth 100"),
         (
             &["score", "kernel.txt"],
-            "expected a Rust kernel (.rs) or a WebAssembly component (.wasm)",
+            "expected a kernel in Rust (.rs), C (.c) or C++ (.cpp), or a WebAssembly component (.wasm)",
         ),
         (&["score", "--param", "m"], "is not KEY=VALUE"),
     ];

@@ -12,17 +12,7 @@ use anneval::compile::{CompileLimits, Language};
 use anneval::evaluator::{Engine, Quiet};
 use anneval::measure::sweep::Sweep;
 use anneval::{Candidate, Evaluation, Evaluator, ScoreOptions, Verdict};
-use common::source_in;
-
-/// Tests that start native kernel processes run one at a time (see
-/// tests/native.rs).
-static NATIVE_RUNS: std::sync::Mutex<()> = std::sync::Mutex::new(());
-
-fn one_at_a_time() -> std::sync::MutexGuard<'static, ()> {
-    NATIVE_RUNS
-        .lock()
-        .unwrap_or_else(|poisoned| poisoned.into_inner())
-}
+use common::{cpp_reference_with, source_in};
 
 fn opts(efs: Vec<usize>) -> ScoreOptions {
     ScoreOptions {
@@ -40,16 +30,6 @@ fn cpp(origin: &str, text: impl Into<String>) -> Candidate {
     source_in(Language::Cpp, origin, text)
 }
 
-/// The C++ reference with `old` replaced by `new` (which must occur once).
-fn cpp_reference_with(origin: &str, replacements: &[(&str, &str)]) -> Candidate {
-    let mut text = Language::Cpp.reference().to_string();
-    for (old, new) in replacements {
-        assert_eq!(text.matches(old).count(), 1, "{old:?} occurs once");
-        text = text.replace(old, new);
-    }
-    cpp(origin, text)
-}
-
 fn assert_ok(eval: &Evaluation) {
     assert_eq!(
         eval.verdict,
@@ -62,7 +42,7 @@ fn assert_ok(eval: &Evaluation) {
 
 #[test]
 fn the_c_and_cpp_references_find_neighbours_on_both_engines() {
-    let _serial = one_at_a_time();
+    let _serial = common::one_at_a_time();
     let evaluator = common::evaluator();
     let data = common::xs20("random-xs-20-euclidean");
     let entries = [
@@ -133,7 +113,7 @@ fn x86_kernel(exact_fma: bool) -> Candidate {
 
 #[test]
 fn x86_intrinsics_build_for_the_sandbox_at_the_sdks_cost() {
-    let _serial = one_at_a_time();
+    let _serial = common::one_at_a_time();
     let evaluator = common::evaluator();
     let data = common::xs20("random-xs-20-euclidean");
     let entries = [
@@ -166,53 +146,12 @@ fn x86_intrinsics_build_for_the_sandbox_at_the_sdks_cost() {
 fn wasi_calls_of_a_cpp_kernel_are_answered_with_nothing() {
     let (canary, secret) = common::canary();
     let evaluator = common::evaluator();
-    let probe = format!(
-        r#"
-#include <chrono>
-#include <cstdio>
-#include <cstdlib>
-#include <ctime>
-#include <random>
-#include <string>
-static std::string probe() {{
-  std::string s;
-  s += std::string("passwd=") + (fopen("/etc/passwd", "r") ? "open" : "null");
-  FILE* c = fopen("{canary}", "r");
-  char buf[64] = {{0}};
-  if (c) fread(buf, 1, sizeof buf - 1, c);
-  s += std::string(" canary=") + (c ? buf : "null");
-  s += std::string(" home=") + (getenv("HOME") ? getenv("HOME") : "null");
-  s += " time=" + std::to_string(time(nullptr));
-  s += " steady=" + std::to_string(std::chrono::steady_clock::now().time_since_epoch().count());
-  std::random_device rd;
-  s += " random=" + std::to_string(rd());
-  anneval::log(s);
-  for (int i = 0; i < 100000; i++) printf("flooding stdout %d\n", i);
-  return s;
-}}
-"#,
-        canary = canary.display()
-    );
-    let kernel = |origin| {
-        cpp_reference_with(
-            origin,
-            &[
-                (HEADER, &format!("{HEADER}{probe}")),
-                (
-                    "    auto index = std::make_unique<Index>();\n    Index& x = *index;\n    x.dim = dim;",
-                    "    probe();\n    auto index = std::make_unique<Index>();\n    Index& x = *index;\n    x.dim = dim;",
-                ),
-            ],
-        )
-    };
-    let first = common::score(&evaluator, &kernel("probe"), &common::quick());
-    let second = common::score(&evaluator, &kernel("probe again"), &common::quick());
+    let probe = common::cpp_wasi_probe(&canary);
+    let first = common::score(&evaluator, &cpp("probe", probe.clone()), &common::quick());
+    let second = common::score(&evaluator, &cpp("probe again", probe), &common::quick());
     assert_eq!(first.verdict, Verdict::Ok, "{}", first.message);
     let said = &first.log[0];
-    assert!(
-        said.starts_with("passwd=null canary=null home=null time=0 steady=0 random="),
-        "{said}"
-    );
+    assert!(said.starts_with(common::PROBE_FINDS_NOTHING), "{said}");
     assert_eq!(
         said, &second.log[0],
         "randomness is seeded: the same on every run"
@@ -440,7 +379,7 @@ fn hostile_cpp_at_compile_time() {
 
 #[test]
 fn hostile_cpp_at_run_time() {
-    let _serial = one_at_a_time();
+    let _serial = common::one_at_a_time();
     let (_, secret) = common::canary();
     let evaluator = common::evaluator();
     let cases = |engine: Engine| {

@@ -14,17 +14,6 @@ use anneval::sandbox::Limits;
 use anneval::{Candidate, ScoreOptions, Verdict};
 use common::hooked;
 
-/// Tests that start native kernel processes run one at a time: the hostile
-/// test checks that no kernel process outlives its evaluation, which another
-/// test's live runner would otherwise break.
-static NATIVE_RUNS: std::sync::Mutex<()> = std::sync::Mutex::new(());
-
-fn one_at_a_time() -> std::sync::MutexGuard<'static, ()> {
-    NATIVE_RUNS
-        .lock()
-        .unwrap_or_else(|poisoned| poisoned.into_inner())
-}
-
 fn opts(efs: Vec<usize>) -> ScoreOptions {
     ScoreOptions {
         sweep: Sweep::Efs(efs),
@@ -35,7 +24,7 @@ fn opts(efs: Vec<usize>) -> ScoreOptions {
 
 #[test]
 fn the_reference_scores_ok_natively_with_the_recall_of_the_wasm_engine() {
-    let _serial = one_at_a_time();
+    let _serial = common::one_at_a_time();
     let evaluator = common::evaluator();
     let data = common::xs20("random-xs-20-euclidean");
     let entries = [
@@ -81,7 +70,7 @@ fn a_ready_component_cannot_run_natively() {
     );
     assert_eq!(eval.verdict, Verdict::Rejected);
     assert!(
-        eval.message.contains("compiles Rust source"),
+        eval.message.contains("the native engine compiles source"),
         "{}",
         eval.message
     );
@@ -89,7 +78,7 @@ fn a_ready_component_cannot_run_natively() {
 
 #[test]
 fn hostile_native_kernels_are_contained() {
-    let _serial = one_at_a_time();
+    let _serial = common::one_at_a_time();
     let (canary, secret) = common::canary();
     let evaluator = common::evaluator_compiling_with(
         Limits {
@@ -209,7 +198,7 @@ fn hostile_native_kernels_are_contained() {
 
 #[test]
 fn confirm_ranks_kernels_on_both_engines() {
-    let _serial = one_at_a_time();
+    let _serial = common::one_at_a_time();
     let dir = tempfile::tempdir().unwrap();
     let json = dir.path().join("confirm.json");
     let brute = common::repo_root().join("guest-template/variants/brute_force.rs");

@@ -48,16 +48,6 @@ fn interpolated_reward(eval: &Evaluation) -> f64 {
         / n as f64
 }
 
-/// The tests here compare speeds measured in one run; run side by side on
-/// two cores they would measure each other.
-static TIMING: std::sync::Mutex<()> = std::sync::Mutex::new(());
-
-fn one_at_a_time() -> std::sync::MutexGuard<'static, ()> {
-    TIMING
-        .lock()
-        .unwrap_or_else(|poisoned| poisoned.into_inner())
-}
-
 fn all_ok(evals: &[Evaluation]) {
     for e in evals {
         let source = &e.candidate.source;
@@ -71,7 +61,7 @@ fn data() -> Dataset {
 
 #[test]
 fn curve_shaping_kernels_earn_no_more_than_the_honest_kernel() {
-    let _serial = one_at_a_time();
+    let _serial = common::one_at_a_time();
     let evaluator = common::evaluator();
     let data = data();
     let opts = ScoreOptions {
@@ -175,7 +165,7 @@ fn curve_shaping_kernels_earn_no_more_than_the_honest_kernel() {
 
 #[test]
 fn a_normalised_reward_cannot_be_shaped_either() {
-    let _serial = one_at_a_time();
+    let _serial = common::one_at_a_time();
     // The batch's normalised reward is reward / reference reward from one
     // interleaved run: shaped points below the band leave it where the
     // honest kernel's is.
@@ -257,7 +247,7 @@ thread_local! {
 
 #[test]
 fn work_moved_from_build_into_restore_is_reported() {
-    let _serial = one_at_a_time();
+    let _serial = common::one_at_a_time();
     let evaluator = common::evaluator();
     let data = data();
     let opts = ScoreOptions {

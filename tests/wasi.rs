@@ -96,45 +96,7 @@ fn a_wasi_component_of_the_cpp_reference_scores_ok_under_the_seal() {
 #[test]
 fn files_environment_clocks_and_randomness_read_as_nothing() {
     let (canary, secret) = common::canary();
-    let probe = format!(
-        r#"
-#include <chrono>
-#include <cstdio>
-#include <cstdlib>
-#include <ctime>
-#include <random>
-#include <string>
-static void probe() {{
-  std::string s;
-  s += std::string("passwd=") + (fopen("/etc/passwd", "r") ? "open" : "null");
-  FILE* c = fopen("{canary}", "r");
-  char buf[64] = {{0}};
-  if (c) fread(buf, 1, sizeof buf - 1, c);
-  s += std::string(" canary=") + (c ? buf : "null");
-  s += std::string(" home=") + (getenv("HOME") ? getenv("HOME") : "null");
-  s += " time=" + std::to_string(time(nullptr));
-  s += " steady=" + std::to_string(std::chrono::steady_clock::now().time_since_epoch().count());
-  std::random_device rd;
-  s += " random=" + std::to_string(rd());
-  anneval::log(s);
-  for (int i = 0; i < 100000; i++) printf("flooding stdout %d\n", i);
-  fflush(stdout);
-}}
-"#,
-        canary = canary.display()
-    );
-    let source = Language::Cpp
-        .reference()
-        .replacen(
-            "#include \"anneval.hpp\"\n",
-            &format!("#include \"anneval.hpp\"\n{probe}"),
-            1,
-        )
-        .replacen(
-            "    auto index = std::make_unique<Index>();\n    Index& x = *index;",
-            "    probe();\n    auto index = std::make_unique<Index>();\n    Index& x = *index;",
-            1,
-        );
+    let source = common::cpp_wasi_probe(&canary);
     let evaluator = common::evaluator();
     let first = common::score(
         &evaluator,
@@ -148,10 +110,7 @@ static void probe() {{
     );
     assert_eq!(first.verdict, Verdict::Ok, "{}", first.message);
     let said = &first.log[0];
-    assert!(
-        said.starts_with("passwd=null canary=null home=null time=0 steady=0 random="),
-        "{said}"
-    );
+    assert!(said.starts_with(common::PROBE_FINDS_NOTHING), "{said}");
     assert_eq!(said, &second.log[0], "randomness is seeded");
     assert!(
         first.log.iter().any(|l| l == "flooding stdout 0"),
@@ -165,11 +124,13 @@ static void probe() {{
 
 #[test]
 fn exit_through_wasi_is_a_trap() {
-    let source = Language::Cpp.reference().replacen(
-        "    auto index = std::make_unique<Index>();\n    Index& x = *index;",
-        "    fprintf(stderr, \"leaving now\\n\");\n    exit(3);\n    auto index = std::make_unique<Index>();\n    Index& x = *index;",
-        1,
-    );
+    let source = common::cpp_reference_text_with(&[(
+        common::BUILD_START,
+        &format!(
+            "    fprintf(stderr, \"leaving now\\n\");\n    exit(3);\n{}",
+            common::BUILD_START
+        ),
+    )]);
     let source = format!("#include <cstdio>\n#include <cstdlib>\n{source}");
     let eval = common::score(
         &common::evaluator(),

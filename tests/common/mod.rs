@@ -54,6 +54,80 @@ pub fn canary() -> (PathBuf, String) {
     (path, secret)
 }
 
+/// Serialises the tests of one binary that must not run side by side: those
+/// that start native kernel processes (the hostile native test checks that
+/// none outlives its evaluation, which another test's live runner would
+/// break) or that compare speeds measured in one run.
+pub fn one_at_a_time() -> std::sync::MutexGuard<'static, ()> {
+    static ONE: std::sync::Mutex<()> = std::sync::Mutex::new(());
+    ONE.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+}
+
+/// The C++ reference kernel with each `old` replaced by its `new` (each
+/// `old` must occur exactly once).
+pub fn cpp_reference_with(origin: &str, replacements: &[(&str, &str)]) -> Candidate {
+    source_in(Language::Cpp, origin, cpp_reference_text_with(replacements))
+}
+
+/// The text of [`cpp_reference_with`].
+pub fn cpp_reference_text_with(replacements: &[(&str, &str)]) -> String {
+    let mut text = Language::Cpp.reference().to_string();
+    for (old, new) in replacements {
+        assert_eq!(text.matches(old).count(), 1, "{old:?} occurs once");
+        text = text.replace(old, new);
+    }
+    text
+}
+
+/// The C++ reference with a probe run at the start of `build`: it logs, as
+/// its first line, what a kernel finds of the host's files (`/etc/passwd`,
+/// the `canary`), environment (`HOME`), clocks and randomness, then floods
+/// stdout with 100,000 lines.
+pub fn cpp_wasi_probe(canary: &Path) -> String {
+    let probe = format!(
+        r#"
+#include <chrono>
+#include <cstdio>
+#include <cstdlib>
+#include <ctime>
+#include <random>
+#include <string>
+static void probe() {{
+  std::string s;
+  s += std::string("passwd=") + (fopen("/etc/passwd", "r") ? "open" : "null");
+  FILE* c = fopen("{canary}", "r");
+  char buf[64] = {{0}};
+  if (c) fread(buf, 1, sizeof buf - 1, c);
+  s += std::string(" canary=") + (c ? buf : "null");
+  s += std::string(" home=") + (getenv("HOME") ? getenv("HOME") : "null");
+  s += " time=" + std::to_string(time(nullptr));
+  s += " steady=" + std::to_string(std::chrono::steady_clock::now().time_since_epoch().count());
+  std::random_device rd;
+  s += " random=" + std::to_string(rd());
+  anneval::log(s);
+  for (int i = 0; i < 100000; i++) printf("flooding stdout %d\n", i);
+  fflush(stdout);
+}}
+"#,
+        canary = canary.display()
+    );
+    cpp_reference_text_with(&[
+        (
+            "#include \"anneval.hpp\"\n",
+            &format!("#include \"anneval.hpp\"\n{probe}"),
+        ),
+        (BUILD_START, &format!("    probe();\n{BUILD_START}")),
+    ])
+}
+
+/// The first lines of the C++ reference's `build`, where code is spliced in.
+pub const BUILD_START: &str =
+    "    auto index = std::make_unique<Index>();\n    Index& x = *index;\n    x.dim = dim;\n";
+
+/// What [`cpp_wasi_probe`] must log when nothing of the host is reachable
+/// (the random number follows, the same on every run).
+pub const PROBE_FINDS_NOTHING: &str = "passwd=null canary=null home=null time=0 steady=0 random=";
+
 /// A Rust candidate from literal source.
 pub fn source(origin: &str, text: impl Into<String>) -> Candidate {
     source_in(Language::Rust, origin, text)

@@ -16,24 +16,7 @@
 //! anything but the kernel world's log is refused when it is wrapped as a
 //! component.
 
-/// A refused construct.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct Violation {
-    pub file: String,
-    pub line: usize,
-    pub construct: String,
-    pub reason: &'static str,
-}
-
-impl std::fmt::Display for Violation {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(
-            f,
-            "{} line {}: `{}` is not allowed: {}",
-            self.file, self.line, self.construct, self.reason
-        )
-    }
-}
+pub use super::policy::Violation;
 
 const READS_FILES: &str = "a kernel includes the SDK (\"anneval.hpp\" or \"anneval.h\") and \
      system headers by name (<vector>); it reads no other file";
@@ -165,10 +148,10 @@ fn check_directive(rest: &str) -> Option<(String, &'static str)> {
 
 /// Refuses the first construct a kernel never needs; `file` names the source
 /// in the message (`kernel.cpp`, `kernel.c`).
-pub fn check(source: &str, file: &str) -> Result<(), Violation> {
+pub fn check(source: &str, file: &'static str) -> Result<(), Violation> {
     let stripped = strip(source);
     let violation = |line: usize, construct: String, reason| Violation {
-        file: file.to_string(),
+        file,
         line,
         construct,
         reason,

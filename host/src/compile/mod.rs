@@ -156,6 +156,15 @@ fn cpu_identity() -> String {
         .join("\n")
 }
 
+/// What a front end produces.
+#[derive(Clone, Copy, Debug)]
+enum Output {
+    /// A core wasm module, to be wrapped as a component.
+    Module,
+    /// The native runner for this CPU.
+    NativeRunner,
+}
+
 /// A compiled candidate.
 #[derive(Clone, Debug)]
 pub struct Compiled {
@@ -238,15 +247,11 @@ impl Compiler {
         if !self.limits.check_source {
             return Ok(());
         }
-        let checked = match language {
-            Language::Rust => policy::check(source).map_err(|v| v.to_string()),
-            Language::C | Language::Cpp => cpolicy::check(
-                source,
-                language.dialect().map_or("kernel.cpp", |d| d.file_name()),
-            )
-            .map_err(|v| v.to_string()),
+        let checked = match language.dialect() {
+            None => policy::check(source),
+            Some(dialect) => cpolicy::check(source, dialect.file_name()),
         };
-        checked.map_err(Failure::rejected)
+        checked.map_err(|v| Failure::rejected(v.to_string()))
     }
 
     /// Compiles `source` (the text of a `kernel.rs`, `kernel.c` or
@@ -267,21 +272,7 @@ impl Compiler {
                 seconds: start.elapsed().as_secs_f64(),
             });
         }
-        let core = match language.dialect() {
-            None => self.run_compiler(
-                |work| template::write_to(work, source),
-                "kernel.wasm",
-                |work, limits| self.toolchain.wasm_command(work, limits),
-            )?,
-            Some(dialect) => {
-                let clang = self.clang()?;
-                self.run_compiler(
-                    |work| clang.write_work(work, dialect, source),
-                    "kernel.wasm",
-                    |work, limits| clang.wasm_command(work, dialect, limits),
-                )?
-            }
-        };
+        let core = self.front_end(source, language, Output::Module)?;
         let component = wit_component::ComponentEncoder::default()
             .module(&core)
             .and_then(|enc| enc.validate(true).encode())
@@ -326,21 +317,7 @@ impl Compiler {
         let binary = self.cache_dir.join("native").join(&digest);
         let cached = binary.exists();
         if !cached {
-            let bytes = match language.dialect() {
-                None => self.run_compiler(
-                    |work| template::write_to(work, source),
-                    "kernel-native",
-                    |work, limits| self.toolchain.native_command(work, limits),
-                )?,
-                Some(dialect) => {
-                    let clang = self.clang()?;
-                    self.run_compiler(
-                        |work| clang.write_work(work, dialect, source),
-                        "kernel-native",
-                        |work, limits| clang.native_command(work, dialect, limits),
-                    )?
-                }
-            };
+            let bytes = self.front_end(source, language, Output::NativeRunner)?;
             write_atomic(&binary, &bytes).map_err(Failure::internal_from)?;
             use std::os::unix::fs::PermissionsExt;
             std::fs::set_permissions(&binary, std::fs::Permissions::from_mode(0o555))
@@ -353,6 +330,44 @@ impl Compiler {
             cached,
             seconds: start.elapsed().as_secs_f64(),
         })
+    }
+
+    /// `language`'s front end: writes `source` beside its template in a
+    /// fresh work directory and runs its jailed compiler for `output`.
+    fn front_end(
+        &self,
+        source: &str,
+        language: Language,
+        output: Output,
+    ) -> Result<Vec<u8>, Failure> {
+        let file = match output {
+            Output::Module => "kernel.wasm",
+            Output::NativeRunner => "kernel-native",
+        };
+        match language.dialect() {
+            None => {
+                let t = &self.toolchain;
+                self.run_compiler(
+                    |work| template::write_to(work, source),
+                    file,
+                    |work, limits| match output {
+                        Output::Module => t.wasm_command(work, limits),
+                        Output::NativeRunner => t.native_command(work, limits),
+                    },
+                )
+            }
+            Some(dialect) => {
+                let clang = self.clang()?;
+                self.run_compiler(
+                    |work| clang.write_work(work, dialect, source),
+                    file,
+                    |work, limits| match output {
+                        Output::Module => clang.wasm_command(work, dialect, limits),
+                        Output::NativeRunner => clang.native_command(work, dialect, limits),
+                    },
+                )
+            }
+        }
     }
 
     /// One jailed compiler run in a fresh work directory that `write`

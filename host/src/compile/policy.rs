@@ -17,9 +17,11 @@
 
 use proc_macro2::{Delimiter, TokenStream, TokenTree};
 
-/// A refused construct.
+/// A refused construct, in any language's source.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Violation {
+    /// The source's file name (`kernel.rs`, `kernel.cpp`, `kernel.c`).
+    pub file: &'static str,
     pub line: usize,
     pub construct: String,
     pub reason: &'static str,
@@ -29,8 +31,8 @@ impl std::fmt::Display for Violation {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         write!(
             f,
-            "kernel.rs line {}: `{}` is not allowed: {}",
-            self.line, self.construct, self.reason
+            "{} line {}: `{}` is not allowed: {}",
+            self.file, self.line, self.construct, self.reason
         )
     }
 }
@@ -104,6 +106,7 @@ pub fn check(source: &str) -> Result<(), Violation> {
     flatten(stream, &mut toks);
     let violation = |line: usize, construct: String, reason: &'static str| {
         Err(Violation {
+            file: "kernel.rs",
             line,
             construct,
             reason,
