@@ -10,16 +10,16 @@
 //! wasi-libc and libc++ into a reactor module, which
 //! [`super::Compiler`] wraps as a component like a Rust one.
 //!
-//! The WebAssembly compile runs in a jail that has no `/usr`: only LLVM's own
-//! directory (the compiler, the linker and clang's resource headers), the
-//! shared libraries they load, the wasm32 sysroot (wasi-libc, libc++) at
-//! [`JAIL_SYSROOT`], SIMDe at [`JAIL_SIMDE`], and the candidate's work
-//! directory. No host header is on any include path, and none is reachable
+//! The WebAssembly compile runs in a jail that has no `/usr` and no `/etc`:
+//! only LLVM's own directory (the compiler, the linker and clang's resource
+//! headers), each shared library they load (bound one file at a time), the
+//! wasm32 sysroot (wasi-libc, libc++; clang sees it as [`JAIL_SYSROOT`]),
+//! SIMDe at [`JAIL_SIMDE`], and the candidate's work directory. No host header is on any include path, and none is reachable
 //! by an absolute path. The native compile needs the host's C library and
 //! C++ standard library headers, so it sees `/usr` (read-only, as the Rust
 //! native compile does) and nothing else of the host.
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::process::Command;
 
 use anyhow::{Context, Result, bail};
@@ -34,8 +34,6 @@ pub const LLVM_DIR: &str = "/usr/lib/llvm-16";
 const WASI_INCLUDE: &str = "/usr/include/wasm32-wasi";
 const WASI_LIB: &str = "/usr/lib/wasm32-wasi";
 const SIMDE: &str = "/usr/include/simde";
-/// The shared libraries clang and lld load.
-const HOST_LIBS: &[&str] = &["/usr/lib/x86_64-linux-gnu", "/usr/lib64"];
 
 /// Where the jailed compiler sees the wasm32 sysroot and SIMDe.
 pub const JAIL_SYSROOT: &str = "/toolchain/sysroot";
@@ -89,6 +87,10 @@ impl Dialect {
 pub struct Clang {
     /// `clang --version`, part of every cache key.
     pub version: String,
+    /// The shared libraries clang and lld load from outside LLVM's directory:
+    /// (the file, where the dynamic loader looks for it). Each is bound
+    /// into the jail on its own.
+    libraries: Vec<(PathBuf, String)>,
 }
 
 impl Clang {
@@ -128,8 +130,17 @@ impl Clang {
                 String::from_utf8_lossy(&out.stderr)
             );
         }
+        let mut libraries = Vec::new();
+        for binary in ["clang", "lld"] {
+            for library in shared_libraries(&Path::new(LLVM_DIR).join("bin").join(binary))? {
+                if !libraries.contains(&library) {
+                    libraries.push(library);
+                }
+            }
+        }
         Ok(Clang {
             version: String::from_utf8_lossy(&out.stdout).trim().to_string(),
+            libraries,
         })
     }
 
@@ -193,9 +204,11 @@ impl Clang {
             .map(String::from),
         );
         args.push(format!("{JAIL_WORK}/kernel.wasm"));
-        let mut jail = Jail::new(limits).without_usr();
-        for dir in std::iter::once(LLVM_DIR).chain(HOST_LIBS.iter().copied()) {
-            jail = jail.ro(Path::new(dir), dir);
+        let mut jail = Jail::new(limits)
+            .without_usr()
+            .ro(Path::new(LLVM_DIR), LLVM_DIR);
+        for (file, inside) in &self.libraries {
+            jail = jail.ro(file, inside);
         }
         // The sysroot's directories keep their own paths (libc++'s headers
         // and libraries are relative links into LLVM's directory); the
@@ -227,6 +240,60 @@ impl Clang {
     }
 }
 
+/// The shared libraries `binary` loads from outside LLVM's directory, as
+/// `ldd` reports them: each file (symbolic links resolved) and the path
+/// under `/usr` where the dynamic loader of a jail without `/etc` finds it.
+fn shared_libraries(binary: &Path) -> Result<Vec<(PathBuf, String)>> {
+    let out = Command::new("ldd")
+        .arg(binary)
+        .output()
+        .with_context(|| format!("running ldd on {}", binary.display()))?;
+    if !out.status.success() {
+        bail!(
+            "ldd {} failed: {}",
+            binary.display(),
+            String::from_utf8_lossy(&out.stderr).trim()
+        );
+    }
+    let mut found = Vec::new();
+    for line in String::from_utf8_lossy(&out.stdout).lines() {
+        // "\tlibz.so.1 => /lib/x86_64-linux-gnu/libz.so.1 (0x...)" or
+        // "\t/lib64/ld-linux-x86-64.so.2 (0x...)"; linux-vdso has no file.
+        let path = match line.split_once("=>") {
+            Some((_, rest)) => rest.split_whitespace().next(),
+            None => line
+                .split_whitespace()
+                .next()
+                .filter(|p| p.starts_with('/')),
+        };
+        let Some(path) = path.filter(|p| p.starts_with('/')) else {
+            continue;
+        };
+        let file = std::fs::canonicalize(path)
+            .with_context(|| format!("resolving {path}, which {} loads", binary.display()))?;
+        // Found inside LLVM's directory (through the binary's run path),
+        // which the jail has anyway.
+        let folder = Path::new(path)
+            .parent()
+            .and_then(|d| std::fs::canonicalize(d).ok());
+        if folder.is_some_and(|d| d.starts_with(LLVM_DIR)) {
+            continue;
+        }
+        // /lib and /lib64 are links into /usr inside the jail.
+        let inside = match path.strip_prefix("/lib") {
+            Some(rest) if rest.starts_with('/') || rest.starts_with("64/") => {
+                format!("/usr/lib{rest}")
+            }
+            _ => path.to_string(),
+        };
+        found.push((file, inside));
+    }
+    if found.is_empty() {
+        bail!("ldd found no shared library of {}", binary.display());
+    }
+    Ok(found)
+}
+
 /// The C bindings of the WIT world (`wit.h`, `wit.c`,
 /// `wit_component_type.o`), generated from the embedded `wit/kernel.wit`.
 pub fn wit_glue() -> Result<Vec<(String, Vec<u8>)>> {
@@ -255,6 +322,20 @@ pub fn wit_glue() -> Result<Vec<(String, Vec<u8>)>> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn each_library_clang_loads_is_bound_where_the_loader_looks() {
+        let clang = Clang::find().expect("clang-16 is installed (scripts/setup)");
+        let inside: Vec<&str> = clang.libraries.iter().map(|(_, i)| i.as_str()).collect();
+        assert!(
+            inside.contains(&"/usr/lib/x86_64-linux-gnu/libc.so.6"),
+            "{inside:?}"
+        );
+        for (file, inside) in &clang.libraries {
+            assert!(file.is_file(), "{}", file.display());
+            assert!(inside.starts_with("/usr/lib"), "{inside}");
+        }
+    }
 
     #[test]
     fn the_glue_is_generated_from_the_world() {
