@@ -87,6 +87,10 @@ impl Dialect {
 pub struct Clang {
     /// `clang --version`, part of every cache key.
     pub version: String,
+    /// Sizes and modification times of the libraries and headers linked or
+    /// included besides clang's own, so that a package update changes every
+    /// cache key too.
+    stamp: String,
     /// The shared libraries clang and lld load from outside LLVM's directory:
     /// (the file, where the dynamic loader looks for it). Each is bound
     /// into the jail on its own.
@@ -96,7 +100,7 @@ pub struct Clang {
 impl Clang {
     /// Finds clang, lld and the wasm32 libraries, or says what to install.
     pub fn find() -> Result<Clang> {
-        let missing: Vec<&str> = [
+        let needed = [
             (format!("{LLVM_DIR}/bin/clang"), "clang-16"),
             (format!("{LLVM_DIR}/bin/wasm-ld"), "lld-16"),
             (format!("{WASI_LIB}/libc.a"), "wasi-libc"),
@@ -107,11 +111,12 @@ impl Clang {
                 "libclang-rt-16-dev-wasm32",
             ),
             (format!("{SIMDE}/x86/avx2.h"), "libsimde-dev"),
-        ]
-        .into_iter()
-        .filter(|(path, _)| !Path::new(path).exists())
-        .map(|(_, package)| package)
-        .collect();
+        ];
+        let missing: Vec<&str> = needed
+            .iter()
+            .filter(|(path, _)| !Path::new(path).exists())
+            .map(|(_, package)| *package)
+            .collect();
         if !missing.is_empty() {
             bail!(
                 "C and C++ candidates need Debian's {} (run scripts/setup, or \
@@ -138,8 +143,22 @@ impl Clang {
                 }
             }
         }
+        let stamp = needed
+            .iter()
+            .map(|(path, _)| {
+                let meta = std::fs::metadata(path).ok();
+                let len = meta.as_ref().map_or(0, |m| m.len());
+                let modified = meta
+                    .and_then(|m| m.modified().ok())
+                    .and_then(|t| t.duration_since(std::time::UNIX_EPOCH).ok())
+                    .map_or(0, |d| d.as_secs());
+                format!("{path}:{len}:{modified}")
+            })
+            .collect::<Vec<_>>()
+            .join(",");
         Ok(Clang {
             version: String::from_utf8_lossy(&out.stdout).trim().to_string(),
+            stamp,
             libraries,
         })
     }
@@ -147,8 +166,9 @@ impl Clang {
     /// A short string that changes whenever compiled output could change.
     pub fn fingerprint(&self) -> String {
         format!(
-            "{}|{}|{}|{}",
+            "{}|{}|{}|{}|{}",
             self.version,
+            self.stamp,
             template::cpp_digest(),
             WASM_FLAGS.join(" "),
             NATIVE_FLAGS.join(" ")
@@ -335,6 +355,14 @@ mod tests {
             assert!(file.is_file(), "{}", file.display());
             assert!(inside.starts_with("/usr/lib"), "{inside}");
         }
+        // A Debian update of libc++ alone changes every cache key.
+        assert!(
+            clang
+                .fingerprint()
+                .contains("/usr/lib/wasm32-wasi/libc++.a:"),
+            "{}",
+            clang.fingerprint()
+        );
     }
 
     #[test]
