@@ -25,7 +25,6 @@
 #define ENOTCAPABLE 76
 #define ENOTSUP 58
 #define ESPIPE 70
-#define EINVAL 28
 
 /* A line being written to stdout or stderr. */
 static char line[1024];
