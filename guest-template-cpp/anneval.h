@@ -2,8 +2,10 @@
  *
  * A C candidate is one file, kernel.c, that includes this header and defines
  * the five functions of the contract at the bottom. Everything here compiles
- * to WebAssembly simd128 for the sandbox and, from the same source, to AVX2
- * with FMA for the native engine (clang -O3 -march=native on such a CPU).
+ * to WebAssembly simd128 with relaxed-SIMD fused multiply-add for the sandbox
+ * (which runs it as one rounding, as x86's FMA does) and, from the same
+ * source, to AVX2 with FMA for the native engine (clang -O3 -march=native on
+ * such a CPU).
  */
 #ifndef ANNEVAL_H
 #define ANNEVAL_H
@@ -41,6 +43,16 @@ static inline size_t anneval_padded_dim(size_t dim) {
 }
 
 #if defined(__wasm_simd128__)
+/* acc + a * b, lane by lane: fused (one rounding) with relaxed SIMD, which the
+ * sandbox runs deterministically; a multiply then an add without it. */
+static inline v128_t anneval__madd(v128_t acc, v128_t a, v128_t b) {
+#if defined(__wasm_relaxed_simd__)
+  return (v128_t)__builtin_wasm_relaxed_madd_f32x4((__f32x4)a, (__f32x4)b, (__f32x4)acc);
+#else
+  return wasm_f32x4_add(acc, wasm_f32x4_mul(a, b));
+#endif
+}
+
 /* The sum of four accumulators' lanes, pairwise. */
 static inline float anneval__sum4(v128_t s0, v128_t s1, v128_t s2, v128_t s3) {
   v128_t s = wasm_f32x4_add(wasm_f32x4_add(s0, s1), wasm_f32x4_add(s2, s3));
@@ -69,10 +81,10 @@ static inline float anneval_l2_sq(const float *a, const float *b, size_t n) {
     v128_t d1 = wasm_f32x4_sub(wasm_v128_load(a + i + 4), wasm_v128_load(b + i + 4));
     v128_t d2 = wasm_f32x4_sub(wasm_v128_load(a + i + 8), wasm_v128_load(b + i + 8));
     v128_t d3 = wasm_f32x4_sub(wasm_v128_load(a + i + 12), wasm_v128_load(b + i + 12));
-    s0 = wasm_f32x4_add(s0, wasm_f32x4_mul(d0, d0));
-    s1 = wasm_f32x4_add(s1, wasm_f32x4_mul(d1, d1));
-    s2 = wasm_f32x4_add(s2, wasm_f32x4_mul(d2, d2));
-    s3 = wasm_f32x4_add(s3, wasm_f32x4_mul(d3, d3));
+    s0 = anneval__madd(s0, d0, d0);
+    s1 = anneval__madd(s1, d1, d1);
+    s2 = anneval__madd(s2, d2, d2);
+    s3 = anneval__madd(s3, d3, d3);
   }
   sum = anneval__sum4(s0, s1, s2, s3);
 #elif defined(__AVX2__) && defined(__FMA__)
@@ -99,10 +111,10 @@ static inline float anneval_dot(const float *a, const float *b, size_t n) {
 #if defined(__wasm_simd128__)
   v128_t s0 = wasm_f32x4_splat(0), s1 = s0, s2 = s0, s3 = s0;
   for (; i + 16 <= n; i += 16) {
-    s0 = wasm_f32x4_add(s0, wasm_f32x4_mul(wasm_v128_load(a + i), wasm_v128_load(b + i)));
-    s1 = wasm_f32x4_add(s1, wasm_f32x4_mul(wasm_v128_load(a + i + 4), wasm_v128_load(b + i + 4)));
-    s2 = wasm_f32x4_add(s2, wasm_f32x4_mul(wasm_v128_load(a + i + 8), wasm_v128_load(b + i + 8)));
-    s3 = wasm_f32x4_add(s3, wasm_f32x4_mul(wasm_v128_load(a + i + 12), wasm_v128_load(b + i + 12)));
+    s0 = anneval__madd(s0, wasm_v128_load(a + i), wasm_v128_load(b + i));
+    s1 = anneval__madd(s1, wasm_v128_load(a + i + 4), wasm_v128_load(b + i + 4));
+    s2 = anneval__madd(s2, wasm_v128_load(a + i + 8), wasm_v128_load(b + i + 8));
+    s3 = anneval__madd(s3, wasm_v128_load(a + i + 12), wasm_v128_load(b + i + 12));
   }
   sum = anneval__sum4(s0, s1, s2, s3);
 #elif defined(__AVX2__) && defined(__FMA__)
@@ -124,11 +136,21 @@ static inline float anneval_distance(anneval_metric metric, const float *a, cons
   return metric == ANNEVAL_ANGULAR ? 1.0f - anneval_dot(a, b, n) : anneval_l2_sq(a, b, n);
 }
 
-/* Asks the CPU to fetch the cache line at p; nothing in WebAssembly, which has
- * no prefetch. */
+/* Asks for the cache line at p ahead of its use, so that the wait for memory
+ * overlaps other work; any address is fine (nothing faults, nothing is seen).
+ * Natively this is x86's prefetcht0. WebAssembly has no prefetch instruction:
+ * there it is a one-byte volatile load whose value nothing uses, clamped into
+ * the linear memory so it never traps. The CPU sends the request and goes on,
+ * but the load retires only when its line arrives: issue prefetches in a burst
+ * ahead of the work (the vectors of a whole neighbour list before the first
+ * distance), not one per step of a loop. */
 static inline void anneval_prefetch(const void *p) {
 #if defined(__x86_64__)
   __builtin_prefetch(p, 0, 3);
+#elif defined(__wasm__)
+  uintptr_t end = (uintptr_t)__builtin_wasm_memory_size(0) * 65536u;
+  uintptr_t addr = (uintptr_t)p < end ? (uintptr_t)p : end - 1;
+  (void)*(volatile const unsigned char *)addr;
 #else
   (void)p;
 #endif

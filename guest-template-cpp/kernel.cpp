@@ -31,10 +31,6 @@ constexpr uint32_t FORMAT = 1;
 // Levels above this are never drawn in practice (p < m^-16); capping keeps a
 // pathological seed from allocating absurd upper layers.
 constexpr size_t MAX_LEVEL = 16;
-// Vectors whose memory is fetched ahead of the distance being computed.
-constexpr size_t PREFETCH_AHEAD = 4;
-// Cache lines (of 16 floats) prefetched per vector.
-constexpr size_t PREFETCH_LINES = 8;
 
 }  // namespace
 
@@ -93,17 +89,12 @@ struct Index {
     return cur;
   }
 
-  void prefetch_vector(uint32_t id) const {
-    const float* v = vector(id);
-    for (size_t line = 0, i = 0; line < stride && i < PREFETCH_LINES; line += 16, i++) {
-      anneval::prefetch(v + line);
-    }
-  }
-
   // Best-first search at one level from entry; the best ef points end up in
   // the pool, nearest first. The unvisited neighbours of a node are gathered
-  // first, their vectors fetched a few ahead of the distance being computed
-  // (no-ops in WebAssembly, which has no prefetch).
+  // first, the first cache line of each one's vector requested as it is found
+  // and the next node's adjacency before this one's distances run, so that
+  // all those misses are in flight together (one line per vector keeps the
+  // burst small: in WebAssembly a prefetch is a load that must retire).
   void search_level(const float* query, Neighbor start, size_t level, size_t ef) {
     visited.clear();
     pool.reset(ef);
@@ -114,15 +105,14 @@ struct Index {
       fresh.clear();
       const uint32_t* adj = adjacency(cur, level);
       for (uint32_t i = 1; i <= adj[0]; i++) {
-        if (visited.insert(adj[i])) fresh.push_back(adj[i]);
+        if (visited.insert(adj[i])) {
+          fresh.push_back(adj[i]);
+          anneval::prefetch(vector(adj[i]));
+        }
       }
       uint32_t next = pool.peek_next();
       if (next != anneval::NO_ID) anneval::prefetch(adjacency(next, level));
-      for (size_t i = 0; i < fresh.size() && i < PREFETCH_AHEAD; i++) prefetch_vector(fresh[i]);
-      for (size_t i = 0; i < fresh.size(); i++) {
-        if (i + PREFETCH_AHEAD < fresh.size()) prefetch_vector(fresh[i + PREFETCH_AHEAD]);
-        pool.insert(fresh[i], distance_to(query, fresh[i]));
-      }
+      for (uint32_t id : fresh) pool.insert(id, distance_to(query, id));
     }
   }
 

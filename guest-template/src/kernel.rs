@@ -70,12 +70,6 @@ impl Scratch {
     }
 }
 
-/// Vectors whose memory is fetched ahead of the distance being computed.
-const PREFETCH_AHEAD: usize = 4;
-/// Cache lines (of 16 floats) prefetched per vector; the hardware
-/// prefetcher follows a longer vector from there.
-const PREFETCH_LINES: usize = 8;
-
 impl Index {
     #[inline(always)]
     fn vector(&self, id: u32) -> &[f32] {
@@ -154,21 +148,15 @@ impl Index {
         }
     }
 
-    /// Asks the CPU for the first cache lines of `id`'s vector.
-    #[inline(always)]
-    fn prefetch_vector(&self, id: u32) {
-        let v = self.vector(id);
-        for line in (0..v.len()).step_by(16).take(PREFETCH_LINES) {
-            prefetch(v[line..].as_ptr());
-        }
-    }
-
     /// Best-first search at one level from `entry`; the best `ef` points end
     /// up in `search.pool`, nearest first. Memory is what limits a graph
-    /// search: the unvisited neighbours of a node are gathered first, their
-    /// vectors fetched a few ahead of the distance being computed, and the
-    /// next node's adjacency while this one's distances run (all no-ops in
-    /// WebAssembly, which has no prefetch).
+    /// search: the unvisited neighbours of a node are gathered first, the
+    /// first cache line of each one's vector requested as it is found (the
+    /// hardware prefetcher follows the rest of a vector once it is read),
+    /// and the next node's adjacency before this one's distances run, so
+    /// that all those misses are in flight together. One line per vector
+    /// keeps the burst within what the CPU tracks at once, which matters in
+    /// WebAssembly, where a prefetch is a load that must retire.
     fn search_level(
         &self,
         query: &[f32],
@@ -192,18 +180,13 @@ impl Index {
             for &nb in self.neighbors(cur, level) {
                 if visited.insert(nb) {
                     fresh.push(nb);
+                    prefetch(self.vector(nb).as_ptr());
                 }
             }
             if let Some(next) = pool.peek_next() {
                 prefetch(self.neighbors(next, level).as_ptr());
             }
-            for &nb in fresh.iter().take(PREFETCH_AHEAD) {
-                self.prefetch_vector(nb);
-            }
-            for (i, &nb) in fresh.iter().enumerate() {
-                if let Some(&ahead) = fresh.get(i + PREFETCH_AHEAD) {
-                    self.prefetch_vector(ahead);
-                }
+            for &nb in fresh.iter() {
                 let dist = self.distance_to(query, nb);
                 pool.insert(nb, dist);
             }

@@ -1,7 +1,9 @@
-//! Portable SIMD distances: one source that compiles to wasm simd128, to x86-64
-//! AVX2 with fused multiply-add (when the build enables them, as
-//! `target-cpu=native` does on such a CPU), to SSE2 on any other x86-64, and to
-//! plain scalar code elsewhere.
+//! Portable SIMD distances: one source that compiles to wasm simd128 with
+//! relaxed-SIMD fused multiply-add, to x86-64 AVX2 with fused multiply-add
+//! (when the build enables them, as `target-cpu=native` does on such a CPU),
+//! to SSE2 on any other x86-64, and to plain scalar code elsewhere. Where the
+//! target has FMA, wasm and native round alike: the sandbox runs
+//! `f32x4.relaxed_madd` deterministically, as one fused operation.
 //!
 //! Everything is written against [`lanes::F32s`], a register of `WIDTH` floats.
 //! The loops keep four independent accumulators so that additions do not wait
@@ -41,7 +43,15 @@ mod lanes {
         pub fn sub(self, o: Self) -> Self {
             F32s(f32x4_sub(self.0, o.0))
         }
-        /// self + a * b
+        /// self + a * b, fused (relaxed SIMD, which the sandbox runs as
+        /// one rounding on every CPU).
+        #[cfg(target_feature = "relaxed-simd")]
+        #[inline(always)]
+        pub fn mul_add(self, a: Self, b: Self) -> Self {
+            F32s(f32x4_relaxed_madd(a.0, b.0, self.0))
+        }
+        /// self + a * b (a build without relaxed SIMD: two roundings).
+        #[cfg(not(target_feature = "relaxed-simd"))]
         #[inline(always)]
         pub fn mul_add(self, a: Self, b: Self) -> Self {
             F32s(f32x4_add(self.0, f32x4_mul(a.0, b.0)))
@@ -272,8 +282,19 @@ pub fn dot(a: &[f32], b: &[f32]) -> f32 {
     reduce(a, b, |acc, x, y| acc.mul_add(x, y), |x, y| x * y)
 }
 
-/// Hints the CPU to fetch the cache line at `p` (natively on x86-64; a no-op
-/// in WebAssembly, which has no prefetch instruction).
+/// Asks for the cache line at `p` ahead of its use, so that the wait for
+/// memory overlaps other work. Any address is fine: nothing is read that the
+/// kernel could see, and nothing faults.
+///
+/// Natively this is x86-64's `prefetcht0`. WebAssembly has no prefetch
+/// instruction, so there it is a one-byte load whose value nothing uses
+/// (kept by a volatile read): the CPU still sends the line's request to
+/// memory and goes on with the instructions after it, so prefetching the
+/// vectors of a whole neighbour list before the first distance has all their
+/// misses in flight at once. The address is clamped into the linear memory
+/// (an address past its end reads its last byte), so a prefetch never traps.
+/// Unlike `prefetcht0`, the load retires only when its line arrives: issue
+/// prefetches in a burst, ahead of work, not one per step of a loop.
 #[inline(always)]
 pub fn prefetch<T>(p: *const T) {
     #[cfg(target_arch = "x86_64")]
@@ -281,9 +302,23 @@ pub fn prefetch<T>(p: *const T) {
     unsafe {
         core::arch::x86_64::_mm_prefetch::<{ core::arch::x86_64::_MM_HINT_T0 }>(p as *const i8);
     }
-    #[cfg(not(target_arch = "x86_64"))]
+    #[cfg(target_arch = "wasm32")]
+    {
+        let end = core::arch::wasm32::memory_size::<0>() * WASM_PAGE;
+        let addr = (p as usize).min(end - 1);
+        // SAFETY: `addr` lies inside linear memory (which is never empty: it
+        // holds the stack), so the load cannot trap; its value is dropped.
+        unsafe {
+            core::ptr::read_volatile(core::ptr::with_exposed_provenance::<u8>(addr));
+        }
+    }
+    #[cfg(not(any(target_arch = "x86_64", target_arch = "wasm32")))]
     let _ = p;
 }
+
+/// Bytes in a WebAssembly memory page.
+#[cfg(target_arch = "wasm32")]
+const WASM_PAGE: usize = 65536;
 
 #[cfg(test)]
 mod tests {
@@ -315,6 +350,19 @@ mod tests {
                 (ip - naive_dot(&a, &b)).abs() < 1e-4 * (1.0 + n as f64),
                 "dot n={n}"
             );
+        }
+    }
+
+    #[test]
+    fn prefetch_takes_any_address() {
+        let v = [1.0f32; 64];
+        for p in [
+            v.as_ptr(),
+            v.as_ptr().wrapping_add(1 << 20),
+            core::ptr::null(),
+            usize::MAX as *const f32,
+        ] {
+            prefetch(p);
         }
     }
 

@@ -39,7 +39,8 @@ const SIMDE: &str = "/usr/include/simde";
 pub const JAIL_SYSROOT: &str = "/toolchain/sysroot";
 const JAIL_SIMDE: &str = "/toolchain/simde";
 
-/// Flags of every WebAssembly compile: optimised, simd128, a reactor module
+/// Flags of every WebAssembly compile: optimised, simd128 and relaxed SIMD
+/// (whose fused multiply-add the sandbox runs deterministically), a reactor module
 /// (its `_initialize` runs static constructors when the component is
 /// instantiated), the 1 MiB stack placed first so that an overflow traps
 /// instead of running into static data.
@@ -47,6 +48,7 @@ pub const WASM_FLAGS: &[&str] = &[
     "--target=wasm32-wasi",
     "-O3",
     "-msimd128",
+    "-mrelaxed-simd",
     "-mexec-model=reactor",
     "-fdiagnostics-color=never",
     "-ferror-limit=20",

@@ -25,11 +25,12 @@ use crate::template;
 
 pub const WASM_TARGET: &str = "wasm32-unknown-unknown";
 
-/// Flags every candidate is compiled with: opt-level 3 with SIMD, one codegen
-/// unit (best inlining, and stable performance from build to build).
+/// Flags every candidate is compiled with: opt-level 3 with SIMD and relaxed
+/// SIMD (whose fused multiply-add the sandbox runs deterministically), one
+/// codegen unit (best inlining, and stable performance from build to build).
 pub const WASM_FLAGS: &[&str] = &[
     "-Copt-level=3",
-    "-Ctarget-feature=+simd128",
+    "-Ctarget-feature=+simd128,+relaxed-simd",
     "-Ccodegen-units=1",
     "-Cdebuginfo=0",
     "-Cstrip=debuginfo",
