@@ -542,7 +542,7 @@ fn a_precompiled_component_is_never_deserialised() {
     };
     let serialised = evaluator
         .sandbox()
-        .engine(anneval::sandbox::Metering::Timing)
+        .engine(anneval::sandbox::Metering::Deadline)
         .precompile_component(&bytes)
         .unwrap();
     let eval = evaluator.evaluate(

@@ -43,9 +43,10 @@ pub enum WitMetric {
     Angular,
 }
 
-/// A validated component, compiled for both engines.
+/// A validated component, compiled for each engine.
 pub struct KernelComponent {
-    timing: Prepared,
+    deadline: Prepared,
+    replay: Prepared,
     metering: Prepared,
 }
 
@@ -103,14 +104,16 @@ impl KernelComponent {
             ));
         }
         Ok(KernelComponent {
-            timing: Prepared::new(sandbox.engine(Metering::Timing), bytes)?,
+            deadline: Prepared::new(sandbox.engine(Metering::Deadline), bytes)?,
+            replay: Prepared::new(sandbox.engine(Metering::Replay), bytes)?,
             metering: Prepared::new(sandbox.engine(Metering::Fuel), bytes)?,
         })
     }
 
     fn prepared(&self, metering: Metering) -> &Prepared {
         match metering {
-            Metering::Timing => &self.timing,
+            Metering::Deadline => &self.deadline,
+            Metering::Replay => &self.replay,
             Metering::Fuel => &self.metering,
         }
     }
@@ -125,9 +128,9 @@ impl KernelComponent {
         params: &[(String, String)],
     ) -> Result<Built, Failure> {
         let limits = sandbox.limits();
-        let prepared = &self.timing;
-        let mut store = sandbox.store(Metering::Timing);
-        sandbox.arm(&mut store, limits.build_timeout, limits.memory_bytes);
+        let prepared = &self.deadline;
+        let mut store = sandbox.store(Metering::Deadline);
+        let _armed = sandbox.arm(&mut store, limits.build_timeout, limits.memory_bytes);
         let instance = instantiate(prepared, &mut store, limits.build_timeout)?;
         let build = instance
             .get_typed_func::<(&[f32], u32, WitMetric, &[(String, String)]), (Vec<u8>,)>(
@@ -146,7 +149,9 @@ impl KernelComponent {
         })
     }
 
-    /// A fresh instance with a searcher restored from `index` (untimed).
+    /// A fresh instance with a searcher restored from `index` (untimed). On
+    /// the replay engine, only an `index` a deadline-engine restore has
+    /// already come back from (see `sandbox`).
     pub fn restore(
         &self,
         sandbox: &Sandbox,
@@ -163,7 +168,7 @@ impl KernelComponent {
                 .set_fuel(u64::MAX)
                 .map_err(|e| Failure::internal(format!("setting fuel: {e}")))?;
         }
-        sandbox.arm(&mut store, timeout, HOSTCALL_ALLOWANCE);
+        let _armed = sandbox.arm(&mut store, timeout, HOSTCALL_ALLOWANCE);
         let instance = instantiate(prepared, &mut store, timeout)?;
         let constructor = instance
             .get_typed_func::<(&[u8],), (ResourceAny,)>(&mut store, &prepared.constructor)
@@ -198,7 +203,8 @@ pub struct Searcher {
 
 impl Searcher {
     /// Answers the whole batch: the timed call. Only the call itself is
-    /// inside the timer; the returned ids are validated by the caller.
+    /// inside the timer; the returned ids are validated by the caller. On
+    /// the replay engine, only a call already made on the deadline engine.
     pub fn search_batch(
         mut self,
         sandbox: &Sandbox,
@@ -209,7 +215,7 @@ impl Searcher {
     ) -> Result<PassOutput, Failure> {
         let n_queries = queries.len() / dim;
         let expected_bytes = n_queries.saturating_mul(k).saturating_mul(4);
-        sandbox.arm(
+        let _armed = sandbox.arm(
             &mut self.store,
             self.timeout,
             expected_bytes.saturating_add(HOSTCALL_ALLOWANCE),
@@ -235,7 +241,7 @@ impl Searcher {
 
         let fuel = match self.metering {
             Metering::Fuel => Some(fuel_budget - self.store.get_fuel().unwrap_or(0)),
-            Metering::Timing => None,
+            Metering::Deadline | Metering::Replay => None,
         };
         match result {
             Err(e) => Err(classify(e, &self.store, self.timeout)),

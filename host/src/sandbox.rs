@@ -1,19 +1,33 @@
 //! The sandbox: every wasmtime setting and every limit a guest runs under, in
 //! one place.
 //!
-//! Two engines share one configuration but for fuel: the *timing* engine
-//! (epoch interruption only, which costs no measurable speed) runs the timed
-//! passes, and the *metering* engine (fuel on) runs the untimed pass that
-//! counts instructions. A ticker thread advances both engines' epochs, which
-//! is how a wall-clock deadline reaches a guest stuck in a loop.
+//! Three engines share one configuration but for how a call is stopped:
+//! - the *deadline* engine (epoch interruption: a check at every loop header
+//!   and function entry) runs the build, and each probe: the first call of a
+//!   kernel at an ef. A ticker thread advances its epoch, which is how a
+//!   wall-clock deadline reaches a guest stuck in a loop;
+//! - the *replay* engine has no checks at all, and runs the timed passes.
+//!   Epoch checks cost a kernel 15–25% of its speed (BENCHMARKS.md, "Where
+//!   the wasm-native gap comes from"), and more in loop-heavy code than in
+//!   unrolled code: a tax no native build pays, which a policy would learn
+//!   to dodge. A timed call only ever *replays* a call that has already
+//!   finished on the deadline engine: the same component, the same saved
+//!   index, the same queries and arguments, on a fresh instance. WebAssembly
+//!   is deterministic here (no clock, no randomness, no threads, relaxed SIMD
+//!   deterministic, one memory limit), so the replay takes the same path and
+//!   finishes too. Should that ever fail, a replay that outlives
+//!   [`replay_allowance`] stops the process with a message (exit code 70):
+//!   it cannot be interrupted, and it must not hang an evaluator;
+//! - the *metering* engine (fuel on) runs the untimed pass that counts
+//!   instructions.
 //!
 //! wasmtime is built without its `threads` feature, so no guest can create
 //! shared memory or threads: a guest is one thread.
 
-use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
 use std::thread;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use wasmtime::{Config, Engine, OptLevel, ResourceLimiter, Store, Strategy};
 
@@ -57,28 +71,48 @@ pub const EPOCH_TICK: Duration = Duration::from_millis(5);
 /// Which engine a store belongs to.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Metering {
-    /// Timed passes: no fuel, epoch deadlines only.
-    Timing,
+    /// Build, restores before probes, probes: epoch deadlines.
+    Deadline,
+    /// Timed passes, each replaying a call that finished on the deadline
+    /// engine: no checks, no fuel.
+    Replay,
     /// The instruction-counting pass: fuel on.
     Fuel,
 }
 
+/// Exit code of a process whose replayed call could not be stopped.
+pub const EXIT_STUCK_REPLAY: i32 = 70;
+
+/// How long a replay may run before it counts as stuck: four times the
+/// call's deadline, and at least a minute more than it. The call it replays
+/// finished within the deadline; a slow spell of the machine may stretch a
+/// replay (BENCHMARKS.md, "The machine's own noise"), never this far.
+pub fn replay_allowance(timeout: Duration) -> Duration {
+    (timeout * 4).max(timeout + Duration::from_secs(60))
+}
+
 pub struct Sandbox {
-    timing: Engine,
+    deadline: Engine,
+    replay: Engine,
     metering: Engine,
     limits: Limits,
+    replays: Arc<Replays>,
     ticker: Option<Ticker>,
 }
 
 impl Sandbox {
     pub fn new(limits: Limits) -> anyhow::Result<Sandbox> {
-        let timing = Engine::new(&config(&limits, Metering::Timing))?;
+        let deadline = Engine::new(&config(&limits, Metering::Deadline))?;
+        let replay = Engine::new(&config(&limits, Metering::Replay))?;
         let metering = Engine::new(&config(&limits, Metering::Fuel))?;
-        let ticker = Ticker::start(vec![timing.clone(), metering.clone()]);
+        let replays = Arc::new(Replays::default());
+        let ticker = Ticker::start(vec![deadline.clone(), metering.clone()], replays.clone());
         Ok(Sandbox {
-            timing,
+            deadline,
+            replay,
             metering,
             limits,
+            replays,
             ticker: Some(ticker),
         })
     }
@@ -89,7 +123,8 @@ impl Sandbox {
 
     pub fn engine(&self, metering: Metering) -> &Engine {
         match metering {
-            Metering::Timing => &self.timing,
+            Metering::Deadline => &self.deadline,
+            Metering::Replay => &self.replay,
             Metering::Fuel => &self.metering,
         }
     }
@@ -104,20 +139,87 @@ impl Sandbox {
                 },
                 log: GuestLog::new(self.limits.max_log_bytes),
                 wasi: None,
+                metering,
             },
         );
         store.limiter(|state| &mut state.limiter);
-        store.epoch_deadline_trap();
+        if metering != Metering::Replay {
+            store.epoch_deadline_trap();
+        }
         store
     }
 
     /// Arms `store` for one call: a wall-clock deadline, and a cap on the
     /// bytes the call may hand back to the host (checked by wasmtime before
     /// it allocates anything, so an oversized result costs the host nothing).
-    pub fn arm(&self, store: &mut Store<GuestState>, timeout: Duration, max_result_bytes: usize) {
+    /// On the replay engine the deadline is the watchdog's instead (see the
+    /// module's documentation): keep the returned guard until the call ends.
+    #[must_use = "a replay is watched only while its guard lives"]
+    pub fn arm(
+        &self,
+        store: &mut Store<GuestState>,
+        timeout: Duration,
+        max_result_bytes: usize,
+    ) -> Armed {
+        store.set_hostcall_fuel(max_result_bytes);
+        if store.data().metering == Metering::Replay {
+            return Armed {
+                _watch: Some(self.replays.watch(replay_allowance(timeout))),
+            };
+        }
         let ticks = timeout.as_nanos().div_ceil(EPOCH_TICK.as_nanos()).max(1);
         store.set_epoch_deadline(u64::try_from(ticks).unwrap_or(u64::MAX));
-        store.set_hostcall_fuel(max_result_bytes);
+        Armed { _watch: None }
+    }
+}
+
+/// A call armed by [`Sandbox::arm`]; for a replay, the watch on it, which
+/// ends when this is dropped.
+pub struct Armed {
+    _watch: Option<Watch>,
+}
+
+/// Replayed calls in flight, each with the moment past which it is stuck.
+#[derive(Default)]
+struct Replays {
+    next: AtomicU64,
+    running: Mutex<Vec<(u64, Instant, Duration)>>,
+}
+
+impl Replays {
+    fn watch(self: &Arc<Self>, allowance: Duration) -> Watch {
+        let id = self.next.fetch_add(1, Ordering::Relaxed);
+        let mut running = self.running.lock().unwrap_or_else(|e| e.into_inner());
+        running.push((id, Instant::now() + allowance, allowance));
+        Watch {
+            replays: self.clone(),
+            id,
+        }
+    }
+
+    /// The allowance of a replay still running at `now` past it, if any.
+    fn stuck(&self, now: Instant) -> Option<Duration> {
+        let running = self.running.lock().unwrap_or_else(|e| e.into_inner());
+        running
+            .iter()
+            .find(|(_, until, _)| now > *until)
+            .map(|(_, _, allowance)| *allowance)
+    }
+}
+
+struct Watch {
+    replays: Arc<Replays>,
+    id: u64,
+}
+
+impl Drop for Watch {
+    fn drop(&mut self) {
+        let mut running = self
+            .replays
+            .running
+            .lock()
+            .unwrap_or_else(|e| e.into_inner());
+        running.retain(|(id, _, _)| *id != self.id);
     }
 }
 
@@ -129,6 +231,8 @@ impl Drop for Sandbox {
     }
 }
 
+/// The one engine configuration; `metering` decides only how a call is
+/// stopped (epoch deadline, nothing, or fuel).
 fn config(limits: &Limits, metering: Metering) -> Config {
     let mut c = Config::new();
     c.strategy(Strategy::Cranelift)
@@ -139,7 +243,10 @@ fn config(limits: &Limits, metering: Metering) -> Config {
         // Relaxed SIMD gives the same answer on every CPU, so a score never
         // depends on which machine ran it.
         .relaxed_simd_deterministic(true)
-        .epoch_interruption(true)
+        // The defaults keep every bounds check out of compiled code: a
+        // 32-bit memory is reserved in full (4 GiB) with guard pages behind
+        // it, so an out-of-bounds access faults and becomes a trap.
+        .epoch_interruption(metering != Metering::Replay)
         .consume_fuel(metering == Metering::Fuel)
         .max_wasm_stack(limits.stack_bytes);
     c
@@ -151,6 +258,7 @@ pub struct GuestState {
     limiter: GuestLimiter,
     pub log: GuestLog,
     wasi: Option<Box<SealedWasi>>,
+    metering: Metering,
 }
 
 impl GuestState {
@@ -443,7 +551,7 @@ struct Ticker {
 }
 
 impl Ticker {
-    fn start(engines: Vec<Engine>) -> Ticker {
+    fn start(engines: Vec<Engine>, replays: Arc<Replays>) -> Ticker {
         let stop = Arc::new(AtomicBool::new(false));
         let flag = stop.clone();
         let handle = thread::Builder::new()
@@ -452,6 +560,9 @@ impl Ticker {
                 while !flag.load(Ordering::Relaxed) {
                     thread::sleep(EPOCH_TICK);
                     engines.iter().for_each(Engine::increment_epoch);
+                    if let Some(allowance) = replays.stuck(Instant::now()) {
+                        stop_stuck_replay(allowance);
+                    }
                 }
             })
             .expect("spawning the epoch ticker thread");
@@ -464,9 +575,46 @@ impl Ticker {
     }
 }
 
+/// Ends the process: a replayed call has run past its allowance although the
+/// call it replays finished within its deadline. Nothing can interrupt it
+/// (the replay engine has no checks), and an evaluator must not hang.
+fn stop_stuck_replay(allowance: Duration) -> ! {
+    eprintln!(
+        "anneval: a timed call has run for more than {} s, although the same call had \
+         finished within its deadline when it was first made; a timed call cannot be \
+         interrupted, so anneval stops here (exit code {EXIT_STUCK_REPLAY}). This means a \
+         kernel behaved differently on two identical calls, which the sandbox should make \
+         impossible: please report it with the kernel.",
+        allowance.as_secs()
+    );
+    std::process::exit(EXIT_STUCK_REPLAY);
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_replay_is_stuck_only_past_its_allowance_and_while_watched() {
+        let replays = Arc::new(Replays::default());
+        let watch = replays.watch(Duration::from_secs(10));
+        let now = Instant::now();
+        assert_eq!(replays.stuck(now), None);
+        assert_eq!(
+            replays.stuck(now + Duration::from_secs(11)),
+            Some(Duration::from_secs(10))
+        );
+        drop(watch);
+        assert_eq!(replays.stuck(now + Duration::from_secs(11)), None);
+        assert_eq!(
+            replay_allowance(Duration::from_secs(120)),
+            Duration::from_secs(480)
+        );
+        assert_eq!(
+            replay_allowance(Duration::from_secs(1)),
+            Duration::from_secs(61)
+        );
+    }
 
     #[test]
     fn log_is_bounded_and_keeps_the_panic() {

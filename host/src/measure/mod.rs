@@ -17,7 +17,9 @@
 //!    last [`Protocol::min_pass_seconds`] (longer when a kernel has few
 //!    timed efs: a round lasts at least [`MIN_ROUND_SECONDS`]), **each call
 //!    on a fresh instance** restored from the saved index (so no instance
-//!    sees a query twice), their times added up;
+//!    sees a query twice), their times added up. A wasm timed call replays
+//!    its ef's probe on the engine without deadline checks (see `sandbox`):
+//!    only an ef whose probe finished is ever timed;
 //! 4. slots whose passes spread more than `max_spread` ((best − worst) /
 //!    best QPS) for any kernel are measured again, `runs` more rounds over
 //!    just those slots, up to `retries` times; the new passes *replace* the
@@ -37,7 +39,7 @@
 
 pub mod sweep;
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::time::Instant;
 
 use crate::dataset::Dataset;
@@ -205,6 +207,7 @@ pub fn measure_sweep(
         progress,
         scorers: vec![BTreeMap::new(); n],
         failed: vec![None; n],
+        probed: vec![BTreeSet::new(); n],
     };
 
     // 1. Probes, the subjects taking turns.
@@ -224,9 +227,10 @@ pub fn measure_sweep(
             };
             probed_any = true;
             progress.extend(1);
-            if let Some(out) = m.call(i, ef, Metering::Timing) {
+            if let Some(out) = m.call(i, ef, Metering::Deadline) {
                 planners[i].record(ef, m.scorers[i][&ef].recall);
                 probe_seconds[i].insert(ef, out.seconds);
+                m.probed[i].insert(ef);
             }
         }
         if !probed_any {
@@ -380,17 +384,27 @@ struct Measurement<'s, 'a> {
     /// Per subject, per ef.
     scorers: Vec<BTreeMap<usize, Scorer>>,
     failed: Vec<Option<(usize, Failure)>>,
+    /// Per subject, the efs whose probe finished: the calls a timed pass
+    /// may replay.
+    probed: Vec<BTreeSet<usize>>,
 }
 
 impl Measurement<'_, '_> {
     /// One timed pass: `calls` calls, each on a fresh instance; their summed
     /// search seconds and each call's restore seconds. `None` (and the
-    /// subject marked failed) when a call fails.
+    /// subject marked failed) when a call fails. The calls replay the ef's
+    /// probe without deadline checks; an ef never probed (none is, today)
+    /// would keep them.
     fn timed_pass(&mut self, i: usize, ef: usize, calls: usize) -> Option<(f64, Vec<f64>)> {
+        let metering = if self.probed[i].contains(&ef) {
+            Metering::Replay
+        } else {
+            Metering::Deadline
+        };
         let mut total = 0.0;
         let mut restores = Vec::with_capacity(calls);
         for _ in 0..calls {
-            let out = self.call(i, ef, Metering::Timing)?;
+            let out = self.call(i, ef, metering)?;
             total += out.seconds;
             restores.push(out.restore_seconds);
         }
