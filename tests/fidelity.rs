@@ -15,12 +15,7 @@ use anneval::sandbox::{Metering, Sandbox};
 use anneval::{Candidate, Verdict};
 
 fn variant(name: &str) -> Candidate {
-    Candidate::from_path(
-        &common::repo_root()
-            .join("guest-template/variants")
-            .join(name),
-    )
-    .unwrap()
+    Candidate::from_path(&common::variant(name)).unwrap()
 }
 
 /// The index bytes a kernel builds on random-xs-20, and its answers (and

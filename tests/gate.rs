@@ -2,14 +2,8 @@
 
 mod common;
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::{Command, Output};
-
-fn variant(name: &str) -> PathBuf {
-    common::repo_root()
-        .join("guest-template/variants")
-        .join(name)
-}
 
 /// A quick gate on the small, easy set (the held-out queries, three efs).
 fn gate(dir: &Path, args: &[&str]) -> Output {
@@ -42,7 +36,7 @@ fn text(bytes: &[u8]) -> String {
 #[test]
 fn a_faster_candidate_passes_with_markdown_json_and_plot() {
     let dir = tempfile::tempdir().unwrap();
-    let brute = variant("brute_force.rs");
+    let brute = common::variant("brute_force.rs");
     let out = gate(
         dir.path(),
         &[
@@ -114,7 +108,7 @@ fn a_faster_candidate_passes_with_markdown_json_and_plot() {
 #[test]
 fn a_slower_candidate_fails_and_a_broken_one_fails_too() {
     let dir = tempfile::tempdir().unwrap();
-    let brute = variant("brute_force.rs");
+    let brute = common::variant("brute_force.rs");
     let out = gate(
         dir.path(),
         &[

@@ -201,7 +201,7 @@ fn confirm_ranks_kernels_on_both_engines() {
     let _serial = common::one_at_a_time();
     let dir = tempfile::tempdir().unwrap();
     let json = dir.path().join("confirm.json");
-    let brute = common::repo_root().join("guest-template/variants/brute_force.rs");
+    let brute = common::variant("brute_force.rs");
     let out = std::process::Command::new(env!("CARGO_BIN_EXE_anneval"))
         .args(["confirm", "reference", brute.to_str().unwrap()])
         .args([

@@ -134,8 +134,7 @@ fn with(mut base: Value, extra: Value) -> Value {
 }
 
 fn brute() -> String {
-    std::fs::read_to_string(common::repo_root().join("guest-template/variants/brute_force.rs"))
-        .unwrap()
+    std::fs::read_to_string(common::variant("brute_force.rs")).unwrap()
 }
 
 /// A request that keeps a worker busy for a few seconds.

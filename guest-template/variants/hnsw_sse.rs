@@ -402,7 +402,7 @@ impl Kernel for Index {
 mod narrow {
     #[cfg(target_arch = "x86_64")]
     mod x86 {
-        #[cfg(all(target_arch = "x86_64", target_feature = "fma"))]
+        /// SSE registers; with FMA where the CPU has it, as the reference.
         mod lanes {
             use core::arch::x86_64::*;
 
@@ -413,7 +413,7 @@ mod narrow {
 
             impl F32s {
                 pub fn zero() -> Self {
-                    // SAFETY: the cfg above guarantees the instructions.
+                    // SAFETY: SSE is part of every x86-64.
                     F32s(unsafe { _mm_setzero_ps() })
                 }
                 /// # Safety
@@ -423,57 +423,23 @@ mod narrow {
                     F32s(unsafe { _mm_loadu_ps(p) })
                 }
                 pub fn add(self, o: Self) -> Self {
-                    // SAFETY: the cfg above guarantees the instructions.
+                    // SAFETY: SSE is part of every x86-64.
                     F32s(unsafe { _mm_add_ps(self.0, o.0) })
                 }
                 pub fn sub(self, o: Self) -> Self {
-                    // SAFETY: the cfg above guarantees the instructions.
+                    // SAFETY: SSE is part of every x86-64.
                     F32s(unsafe { _mm_sub_ps(self.0, o.0) })
                 }
                 /// self + a * b, fused.
+                #[cfg(target_feature = "fma")]
                 pub fn mul_add(self, a: Self, b: Self) -> Self {
-                    // SAFETY: the cfg above guarantees the instructions.
+                    // SAFETY: the cfg guarantees FMA.
                     F32s(unsafe { _mm_fmadd_ps(a.0, b.0, self.0) })
                 }
-                pub fn sum(self) -> f32 {
-                    // SAFETY: a register of WIDTH floats is WIDTH floats.
-                    let v: [f32; WIDTH] = unsafe { core::mem::transmute(self.0) };
-                    (v[0] + v[2]) + (v[1] + v[3])
-                }
-            }
-        }
-
-        #[cfg(all(target_arch = "x86_64", not(target_feature = "fma")))]
-        mod lanes {
-            use core::arch::x86_64::*;
-
-            pub const WIDTH: usize = 4;
-
-            #[derive(Clone, Copy)]
-            pub struct F32s(__m128);
-
-            impl F32s {
-                pub fn zero() -> Self {
-                    // SAFETY: the cfg above guarantees the instructions.
-                    F32s(unsafe { _mm_setzero_ps() })
-                }
-                /// # Safety
-                /// `p` must point to `WIDTH` readable floats.
-                pub unsafe fn load(p: *const f32) -> Self {
-                    // SAFETY: as the caller guarantees; loadu needs no alignment.
-                    F32s(unsafe { _mm_loadu_ps(p) })
-                }
-                pub fn add(self, o: Self) -> Self {
-                    // SAFETY: the cfg above guarantees the instructions.
-                    F32s(unsafe { _mm_add_ps(self.0, o.0) })
-                }
-                pub fn sub(self, o: Self) -> Self {
-                    // SAFETY: the cfg above guarantees the instructions.
-                    F32s(unsafe { _mm_sub_ps(self.0, o.0) })
-                }
                 /// self + a * b: a multiply, then an add.
+                #[cfg(not(target_feature = "fma"))]
                 pub fn mul_add(self, a: Self, b: Self) -> Self {
-                    // SAFETY: the cfg above guarantees the instructions.
+                    // SAFETY: SSE is part of every x86-64.
                     F32s(unsafe { _mm_add_ps(self.0, _mm_mul_ps(a.0, b.0)) })
                 }
                 pub fn sum(self) -> f32 {

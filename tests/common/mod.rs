@@ -168,9 +168,14 @@ pub fn quick() -> ScoreOptions {
     }
 }
 
+/// A kernel of `guest-template/variants/`, by file name.
+pub fn variant(name: &str) -> PathBuf {
+    repo_root().join("guest-template/variants").join(name)
+}
+
 /// The brute-force candidate with its `/* HOOK: name */` comments replaced.
 pub fn hooked(hooks: &[(&str, &str)]) -> Candidate {
-    let path = repo_root().join("guest-template/variants/brute_force.rs");
+    let path = variant("brute_force.rs");
     let mut text = std::fs::read_to_string(&path).unwrap();
     for (name, code) in hooks {
         let marker = format!("/* HOOK: {name} */");
