@@ -1,13 +1,17 @@
 """Reads `anneval confirm --json` output and prints what the fidelity
 benchmark reports: for each kernel, the median wasm QPS / native QPS at
 matched ef; for each pair of variants, the native and the wasm speedup side
-by side (reward ratio, and median QPS ratio at matched ef); and the Spearman
-rank agreement confirm computed.
+by side (reward ratio, and median QPS ratio at matched ef); the Spearman
+rank agreement confirm computed; and the agreement noise alone allows: two
+measurements of the same engine, each reward off by a normal error of a
+given coefficient of variation, simulated over these kernels' native
+rewards.
 
 Usage: fidelity_report.py confirm.json [--kernels-only]
 """
 
 import json
+import random
 import statistics
 import sys
 
@@ -37,6 +41,23 @@ def median_ratio(a, b):
 
 def fmt(x, digits=2):
     return "-" if x is None else f"{x:.{digits}f}"
+
+
+def spearman(a, b):
+    """Spearman's rho of two lists without ties."""
+    rank = lambda xs: {i: r for r, i in enumerate(sorted(range(len(xs)), key=xs.__getitem__))}
+    ra, rb = rank(a), rank(b)
+    n = len(a)
+    return 1 - 6 * sum((ra[i] - rb[i]) ** 2 for i in range(n)) / (n * (n * n - 1))
+
+
+def noise_bound(rewards, cv, trials=20000, seed=1):
+    """Median and 10th percentile of the Spearman of two noisy copies of
+    `rewards`."""
+    rng = random.Random(seed)
+    noisy = lambda: [r * (1 + rng.gauss(0, cv)) for r in rewards]
+    rhos = sorted(spearman(noisy(), noisy()) for _ in range(trials))
+    return rhos[trials // 2], rhos[trials // 10]
 
 
 def main(path, kernels_only=False):
@@ -74,6 +95,11 @@ def main(path, kernels_only=False):
     print()
     print(f"Spearman rank agreement of wasm and native rewards over {len(kernels)} kernels: "
           f"{fmt(report.get('spearman'), 3)}")
+    rewards = [c["native"]["reward"] for c in kernels.values()]
+    if len(rewards) > 2:
+        for cv in (0.03, 0.046, 0.064):
+            median, p10 = noise_bound(rewards, cv)
+            print(f"  noise alone, same engine twice, reward CV {cv:.1%}: median {median:.3f}, 10th percentile {p10:.3f}")
 
 
 if __name__ == "__main__":
