@@ -45,9 +45,6 @@ pub struct Jail {
     links: Vec<(String, String)>,
 }
 
-/// The descriptor bubblewrap reads the seccomp filter from, in the child.
-const SECCOMP_FD: i32 = 10;
-
 impl Jail {
     pub fn new(limits: ResourceLimits) -> Jail {
         Jail {
@@ -136,14 +133,12 @@ impl Jail {
         for (k, v) in &self.env {
             cmd.args(["--setenv", k, v]);
         }
-        // The filter reaches bubblewrap through a pipe that the child finds
-        // at a fixed descriptor; the pipe's read end lives in the closure,
-        // so it stays open until the command is spawned and dropped.
-        let filter_fd = self.seccomp.as_ref().map(|filter| filter_pipe(filter));
-        if let Some(Ok(_)) = &filter_fd {
-            cmd.args(["--seccomp", &SECCOMP_FD.to_string()]);
-        }
-        let filter_fd = match filter_fd {
+        // The filter reaches bubblewrap through a pipe whose read end the
+        // child inherits at the same descriptor number (the parent's copy is
+        // close-on-exec; the child clears that flag on its own copy). The
+        // read end lives in the closure, so it stays open until the command
+        // is spawned and dropped.
+        let filter_fd = match self.seccomp.as_ref().map(|filter| filter_pipe(filter)) {
             Some(Err(e)) => {
                 // Without its filter the program must not run: make spawning fail.
                 let message = format!("preparing the seccomp filter: {e}");
@@ -152,17 +147,24 @@ impl Jail {
             Some(Ok(fd)) => Some(fd),
             None => None,
         };
+        if let Some(fd) = &filter_fd {
+            use std::os::fd::AsRawFd;
+            cmd.args(["--seccomp", &fd.as_raw_fd().to_string()]);
+        }
         cmd.args(["--setenv", "TMPDIR", "/tmp", "--chdir", &self.chdir, "--"])
             .arg(program)
             .args(args);
         let limits = self.limits;
         // SAFETY: the closure runs in the forked child before exec and calls
-        // only dup2 and setrlimit, which are async-signal-safe.
+        // only fcntl and setrlimit, which are async-signal-safe.
         unsafe {
             cmd.pre_exec(move || {
                 if let Some(fd) = &filter_fd {
                     use std::os::fd::AsRawFd;
-                    if libc::dup2(fd.as_raw_fd(), SECCOMP_FD) < 0 {
+                    // Not dup2 onto a fixed number: when the pipe already had
+                    // that number, dup2 would do nothing and leave the flag
+                    // set, and bubblewrap would find the descriptor closed.
+                    if libc::fcntl(fd.as_raw_fd(), libc::F_SETFD, 0) < 0 {
                         return Err(std::io::Error::last_os_error());
                     }
                 }
@@ -300,5 +302,73 @@ mod tests {
             stdout.trim().ends_with("1048576"),
             "file size capped at 1 MiB: {stdout}"
         );
+    }
+
+    /// A filter refusing `mkdir` and `mkdirat`, and nothing else.
+    fn no_mkdir_filter() -> Vec<u8> {
+        use seccompiler::{BpfProgram, SeccompAction, SeccompFilter, TargetArch};
+        let rules = [libc::SYS_mkdir, libc::SYS_mkdirat]
+            .iter()
+            .map(|&sys| (sys, vec![]))
+            .collect();
+        let filter = SeccompFilter::new(
+            rules,
+            SeccompAction::Allow,
+            SeccompAction::Errno(libc::EPERM as u32),
+            TargetArch::x86_64,
+        )
+        .unwrap();
+        let program: BpfProgram = filter.try_into().unwrap();
+        program
+            .iter()
+            .flat_map(|ins| {
+                let mut b = ins.code.to_le_bytes().to_vec();
+                b.extend([ins.jt, ins.jf]);
+                b.extend(ins.k.to_le_bytes());
+                b
+            })
+            .collect()
+    }
+
+    /// The filter reaches bubblewrap whatever descriptor number its pipe
+    /// gets: the lowest free descriptor is moved from where it is to past
+    /// 16 (a filter handed over by `dup2` onto a fixed number was lost when
+    /// the pipe already had that number).
+    #[test]
+    fn the_filter_is_installed_whatever_descriptor_its_pipe_gets() {
+        check_available().unwrap();
+        let jail = Jail::new(limits()).seccomp(no_mkdir_filter());
+        let mut held = Vec::new();
+        let mut seen = Vec::new();
+        loop {
+            let probe = std::fs::File::open("/dev/null").unwrap();
+            let next = {
+                use std::os::fd::AsRawFd;
+                probe.as_raw_fd()
+            };
+            drop(probe);
+            seen.push(next);
+            let out = jail
+                .command(
+                    "/bin/sh",
+                    &[
+                        "-c".into(),
+                        "mkdir /tmp/d 2>/dev/null && echo MADE || echo REFUSED".into(),
+                    ],
+                )
+                .output()
+                .unwrap();
+            assert!(
+                out.status.success(),
+                "pipe near descriptor {next}: {}",
+                String::from_utf8_lossy(&out.stderr)
+            );
+            assert_eq!(String::from_utf8_lossy(&out.stdout).trim(), "REFUSED");
+            if next > 16 {
+                break;
+            }
+            held.push(std::fs::File::open("/dev/null").unwrap());
+        }
+        assert!(seen.len() > 1, "descriptors tried: {seen:?}");
     }
 }
