@@ -1,12 +1,13 @@
 //! `anneval serve`: every endpoint and error, backpressure, a bounded load
 //! test on loopback, a crash (kill -9) and restart, graceful shutdown, and
-//! the Python client against the live service. Run with `--nocapture` for
+//! single rewards gathered into runs. (The Python package's tests run the
+//! trainers' adapters against a live service: tests/python.rs.) Run with `--nocapture` for
 //! the load and crash figures.
 
 mod common;
 
 use std::io::{BufRead, BufReader};
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::{Child, Command, Stdio};
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
@@ -299,6 +300,48 @@ fn every_endpoint_and_every_error() {
             400,
             "ground truth of depth",
         ),
+        (
+            "/v1/reward",
+            json!({"candidate": {"reference": true}, "wait": false}).to_string(),
+            400,
+            "always waited for",
+        ),
+        (
+            "/v1/reward",
+            json!({"candidate": {"reference": true}, "dataset": "nope"}).to_string(),
+            400,
+            "unknown dataset",
+        ),
+        (
+            "/get_reward",
+            json!({"prompts": []}).to_string(),
+            400,
+            "needs \"query\"",
+        ),
+        (
+            "/get_reward",
+            json!({"query": ["a"], "prompts": []}).to_string(),
+            400,
+            "one entry per query",
+        ),
+        (
+            "/get_reward?efs=1",
+            json!({"query": ["a"]}).to_string(),
+            400,
+            "unknown query parameter \"efs\"",
+        ),
+        (
+            "/get_reward?penalty=low",
+            json!({"query": ["a"]}).to_string(),
+            400,
+            "not a number",
+        ),
+        (
+            "/get_reward",
+            json!({"query": ["a"], "labels": ["{\"dataset\": \"nope\"}"]}).to_string(),
+            400,
+            "unknown dataset",
+        ),
     ];
     for (path, body, want, says) in errors {
         let (status, _, answer) = call("POST", &format!("{}{path}", server.url), Some(&body));
@@ -310,6 +353,97 @@ fn every_endpoint_and_every_error() {
     }
     let (status, missing) = get(&server, "/v1/evaluations/0000");
     assert_eq!(status, 404, "{missing}");
+    for (query, says) in [
+        ("limit=0", "limit must be 1 to 64"),
+        ("language=fortran", "one of rust, c, cpp"),
+        ("ef=x", "not a number"),
+    ] {
+        let (status, answer) = get(&server, &format!("/v1/exemplars?{query}"));
+        assert_eq!(status, 400, "{query}: {answer}");
+        assert!(answer["error"].as_str().unwrap().contains(says), "{answer}");
+    }
+}
+
+/// Single requests that arrive while the workers are busy gather into one
+/// run with the reference: every member of a run is normalised by the same
+/// reference measurement, an identical request is answered from the ledger
+/// (no second draw of the noise), and the measured kernels fill the
+/// exemplar pool, best first.
+#[test]
+fn single_rewards_gather_into_runs_with_the_reference() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = Server::start(&dir.path().join("ledger.sqlite"), &["--workers", "1"]);
+    // Keep the only worker busy, so that the rewards below wait together.
+    let (status, _, busy) = post(&server, "/v1/score", &slow(0));
+    assert_eq!(status, 202, "{busy}");
+    let url = server.url.clone();
+    let requests: Vec<_> = (0..4)
+        .map(|i| {
+            let url = url.clone();
+            let body = with(
+                quick(),
+                json!({"candidate": {"source": format!("{}\n// copy {i}\n", brute())}}),
+            );
+            std::thread::spawn(move || {
+                call("POST", &format!("{url}/v1/reward"), Some(&body.to_string()))
+            })
+        })
+        .collect();
+    let answers: Vec<Value> = requests
+        .into_iter()
+        .map(|r| {
+            let (status, _, answer) = r.join().unwrap();
+            assert_eq!(status, 200, "{answer}");
+            answer
+        })
+        .collect();
+    let runs: std::collections::BTreeSet<&str> =
+        answers.iter().map(|a| a["run"].as_str().unwrap()).collect();
+    assert!(
+        runs.len() < answers.len(),
+        "requests waiting together share a run: {runs:?}"
+    );
+    for answer in &answers {
+        assert_eq!(answer["verdict"], "ok", "{answer}");
+        let run_mates: Vec<&Value> = answers
+            .iter()
+            .filter(|a| a["run"] == answer["run"])
+            .collect();
+        assert_eq!(
+            answer["run_size"].as_u64().unwrap() as usize,
+            run_mates.len()
+        );
+        for mate in run_mates {
+            assert_eq!(mate["reference_reward"], answer["reference_reward"]);
+        }
+        let normalized = answer["normalized_reward"].as_f64().unwrap();
+        let expected =
+            answer["reward"].as_f64().unwrap() / answer["reference_reward"].as_f64().unwrap();
+        assert!((normalized - expected).abs() < 1e-9 * expected);
+        assert!(normalized < 0.5, "a scan is far slower than the reference");
+    }
+    // The same kernel again: the ledger's answer, not a new measurement.
+    let again = with(
+        quick(),
+        json!({"candidate": {"source": format!("{}\n// copy 0\n", brute())}}),
+    );
+    let (_, _, cached) = post(&server, "/v1/reward", &again);
+    let first = answers.iter().find(|a| a["id"] == cached["id"]).unwrap();
+    assert_eq!(cached["cached"], true);
+    assert_eq!(cached["normalized_reward"], first["normalized_reward"]);
+    // Four copies differing in a comment are one exemplar, measured 4 times.
+    let options = "dataset=random-xs-20-euclidean&ef=10,40&runs=1&fuel=false&max_queries=100";
+    let (status, pool) = get(&server, &format!("/v1/exemplars?{options}"));
+    assert_eq!(status, 200, "{pool}");
+    let pool = pool["exemplars"].as_array().unwrap();
+    assert_eq!(pool.len(), 1, "{pool:?}");
+    assert_eq!(pool[0]["measurements"], 4);
+    let mut rewards: Vec<f64> = answers
+        .iter()
+        .map(|a| a["normalized_reward"].as_f64().unwrap())
+        .collect();
+    rewards.sort_by(f64::total_cmp);
+    assert_eq!(pool[0]["normalized_reward"].as_f64().unwrap(), rewards[1]);
 }
 
 #[test]
@@ -481,24 +615,6 @@ fn shutdown_finishes_running_work_and_records_queued_work() {
 }
 
 #[test]
-fn the_python_client_scores_against_the_live_service() {
-    let dir = tempfile::tempdir().unwrap();
-    let server = Server::start(&dir.path().join("ledger.sqlite"), &[]);
-    let script: PathBuf = common::repo_root().join("scripts/anneval_client_test.py");
-    let out = Command::new("python3")
-        .arg(&script)
-        .env("ANNEVAL_URL", &server.url)
-        .output()
-        .expect("python3");
-    let report = String::from_utf8_lossy(&out.stderr);
-    assert!(out.status.success(), "{report}");
-    assert!(
-        report.contains("OK") && !report.contains("skipped"),
-        "{report}"
-    );
-}
-
-#[test]
 fn the_openapi_file_documents_every_route() {
     let spec = std::fs::read_to_string(common::repo_root().join("openapi.yaml")).unwrap();
     let documented: Vec<&str> = spec
@@ -508,6 +624,9 @@ fn the_openapi_file_documents_every_route() {
     let served = [
         "v1/score",
         "v1/score/batch",
+        "v1/reward",
+        "get_reward",
+        "v1/exemplars",
         "v1/evaluations/{id}",
         "v1/datasets",
         "healthz",

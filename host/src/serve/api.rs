@@ -94,6 +94,78 @@ const OPTION_FIELDS: &[&str] = &[
     "wait",
 ];
 
+/// Options given as URL query parameters (`POST /get_reward?dataset=...`,
+/// `GET /v1/exemplars?...`), as the JSON object a body would hold: `ef=10,40`
+/// and `band=0.85,0.95` are lists, `param.NAME=VALUE` sets a kernel
+/// parameter. `extra` names the endpoint's own parameters (kept as
+/// strings). Anything else is refused, so a typo is an error.
+pub fn query_options(
+    pairs: &[(String, String)],
+    extra: &[&str],
+) -> Result<serde_json::Map<String, serde_json::Value>, BadRequest> {
+    use serde_json::Value;
+    let number = |key: &str, text: &str| -> Result<Value, BadRequest> {
+        text.trim()
+            .parse::<serde_json::Number>()
+            .map(Value::Number)
+            .map_err(|_| bad(format!("{key}={text:?} is not a number")))
+    };
+    let mut options = serde_json::Map::new();
+    let mut params = serde_json::Map::new();
+    for (key, text) in pairs {
+        let value = match key.as_str() {
+            "ef" | "band" => Value::Array(
+                text.split(',')
+                    .map(|part| number(key, part))
+                    .collect::<Result<_, _>>()?,
+            ),
+            "k" | "runs" | "max_base" | "max_queries" => number(key, text)?,
+            "fuel" | "wait" => match text.as_str() {
+                "true" | "1" => Value::Bool(true),
+                "false" | "0" => Value::Bool(false),
+                _ => return Err(bad(format!("{key}={text:?} must be true or false"))),
+            },
+            "dataset" | "sweep" | "queries" | "engine" => Value::String(text.clone()),
+            _ if extra.contains(&key.as_str()) => Value::String(text.clone()),
+            _ => match key.strip_prefix("param.") {
+                Some(name) => {
+                    params.insert(name.to_string(), Value::String(text.clone()));
+                    continue;
+                }
+                None => {
+                    let mut known: Vec<&str> = OPTION_FIELDS
+                        .iter()
+                        .chain(extra)
+                        .copied()
+                        .filter(|k| *k != "params")
+                        .collect();
+                    known.push("param.NAME");
+                    known.sort();
+                    return Err(bad(format!(
+                        "unknown query parameter {key:?}; the parameters are: {}",
+                        known.join(", ")
+                    )));
+                }
+            },
+        };
+        options.insert(key.clone(), value);
+    }
+    if !params.is_empty() {
+        options.insert("params".into(), Value::Object(params));
+    }
+    Ok(options)
+}
+
+/// Options from a JSON object (query parameters, perhaps with a sample's
+/// overrides), refusing unknown fields.
+pub fn options_from(
+    object: serde_json::Map<String, serde_json::Value>,
+) -> Result<Options, BadRequest> {
+    let value = serde_json::Value::Object(object);
+    check_fields(&value, &[])?;
+    serde_json::from_value(value).map_err(|e| bad(format!("invalid options: {e}")))
+}
+
 /// `POST /v1/score`.
 #[derive(Clone, Debug, Deserialize, Serialize)]
 pub struct ScoreRequest {
@@ -295,13 +367,11 @@ fn candidate_digest(candidate: &Candidate) -> String {
     }
 }
 
-/// The ledger key of a request: what was measured, on what, how, by which
-/// anneval. An identical request gets the stored answer.
-pub fn content_hash(kind: &str, candidates: &[Candidate], r: &Resolved) -> String {
-    let canonical = serde_json::json!({
+/// What a measurement was asked to be, candidates aside: dataset, engine,
+/// options, anneval version.
+fn canonical_options(r: &Resolved) -> serde_json::Value {
+    serde_json::json!({
         "anneval": env!("CARGO_PKG_VERSION"),
-        "kind": kind,
-        "candidates": candidates.iter().map(candidate_digest).collect::<Vec<_>>(),
         "dataset": r.dataset,
         "engine": r.engine,
         "k": r.opts.k,
@@ -311,8 +381,83 @@ pub fn content_hash(kind: &str, candidates: &[Candidate], r: &Resolved) -> Strin
         "params": r.opts.params,
         "band": [r.opts.band.0, r.opts.band.1],
         "fuel": r.opts.fuel,
-    });
+    })
+}
+
+/// The ledger key of a request: what was measured, on what, how, by which
+/// anneval. An identical request gets the stored answer.
+pub fn content_hash(kind: &str, candidates: &[Candidate], r: &Resolved) -> String {
+    let mut canonical = canonical_options(r);
+    canonical["kind"] = kind.into();
+    canonical["candidates"] = candidates.iter().map(candidate_digest).collect();
     hex(&Sha256::digest(canonical.to_string().as_bytes()))
+}
+
+/// The digest of the options alone: measurements with equal digests are
+/// comparable (they gather into one run; they share an exemplar pool).
+pub fn options_digest(r: &Resolved) -> String {
+    hex(&Sha256::digest(canonical_options(r).to_string().as_bytes()))
+}
+
+/// A source candidate's language, source, and the digest of what it does:
+/// its source without comments, whitespace collapsed (reformatting or
+/// commenting a kernel does not make it distinct).
+pub fn source_identity(candidate: &Candidate) -> Option<(Language, &str, String)> {
+    let Candidate::Source { text, language, .. } = candidate else {
+        return None;
+    };
+    let code = without_comments(text);
+    let collapsed = code.split_whitespace().collect::<Vec<_>>().join(" ");
+    let digest = hex(&Sha256::digest(
+        format!("{language}:{collapsed}").as_bytes(),
+    ));
+    Some((*language, text, digest))
+}
+
+/// `text` without `//` and `/* */` comments (the same in Rust, C and C++),
+/// leaving double-quoted strings alone; each comment becomes a space.
+fn without_comments(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    let mut chars = text.chars().peekable();
+    let mut in_string = false;
+    while let Some(c) = chars.next() {
+        if in_string {
+            out.push(c);
+            match c {
+                '\\' => out.extend(chars.next()),
+                '"' => in_string = false,
+                _ => {}
+            }
+            continue;
+        }
+        match (c, chars.peek()) {
+            ('"', _) => {
+                in_string = true;
+                out.push(c);
+            }
+            ('/', Some('/')) => {
+                for c in chars.by_ref() {
+                    if c == '\n' {
+                        break;
+                    }
+                }
+                out.push('\n');
+            }
+            ('/', Some('*')) => {
+                chars.next();
+                let mut last = ' ';
+                for c in chars.by_ref() {
+                    if last == '*' && c == '/' {
+                        break;
+                    }
+                    last = c;
+                }
+                out.push(' ');
+            }
+            _ => out.push(c),
+        }
+    }
+    out
 }
 
 /// The answer to `POST /v1/score`: the evaluation, its id, whether it came
@@ -345,6 +490,40 @@ pub struct BatchResponse {
     /// In the order the candidates were given.
     pub results: Vec<BatchResult>,
 }
+
+/// The answer to `POST /v1/reward`: one candidate measured in a run
+/// together with the reference kernel (and whatever other candidates with
+/// the same options arrived while it waited for a worker).
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct RewardResponse {
+    pub id: String,
+    pub cached: bool,
+    /// reward / the reference's reward in the same run (null unless the
+    /// reference is `ok` with a positive reward).
+    pub normalized_reward: Option<f64>,
+    /// The reference's reward in that run.
+    pub reference_reward: f64,
+    /// The run's ledger id, and how many candidates it measured.
+    pub run: String,
+    pub run_size: usize,
+    #[serde(flatten)]
+    pub evaluation: Evaluation,
+}
+
+/// The curve of an evaluation in a few figures, for the exemplar pool.
+pub fn curve_summary(e: &Evaluation) -> serde_json::Value {
+    serde_json::json!({
+        "max_recall": e.max_recall,
+        "qps_at_recall": e.qps_at_recall,
+        "frontier": e.frontier,
+        "reward_cv": e.reward_cv,
+        "build_seconds": e.build_seconds,
+        "index_bytes": e.index_bytes,
+    })
+}
+
+/// The most exemplars one request may ask for.
+pub const MAX_EXEMPLARS: usize = 64;
 
 /// A fresh evaluation id.
 pub fn new_id() -> String {
@@ -401,6 +580,69 @@ mod tests {
                 .1
                 .contains("unknown field \"efs\"")
         );
+    }
+
+    #[test]
+    fn query_parameters_become_options() {
+        let pairs = |list: &[(&str, &str)]| -> Vec<(String, String)> {
+            list.iter()
+                .map(|(k, v)| (k.to_string(), v.to_string()))
+                .collect()
+        };
+        let mut object = query_options(
+            &pairs(&[
+                ("dataset", "random-xs-20-euclidean"),
+                ("ef", "40,10"),
+                ("band", "0.8,0.9"),
+                ("fuel", "false"),
+                ("max_queries", "100"),
+                ("param.m", "8"),
+                ("penalty", "-2"),
+            ]),
+            &["penalty"],
+        )
+        .unwrap();
+        assert_eq!(object.remove("penalty").unwrap(), "-2");
+        let r = options_from(object).unwrap().resolve().unwrap();
+        assert_eq!(r.opts.sweep, Sweep::Efs(vec![10, 40]));
+        assert_eq!(r.opts.band, (0.8, 0.9));
+        assert!(!r.opts.fuel);
+        assert_eq!(r.dataset.max_queries, Some(100));
+        assert_eq!(r.opts.params, [("m".to_string(), "8".to_string())]);
+        let typo = query_options(&pairs(&[("efs", "1")]), &[]).unwrap_err();
+        assert!(
+            typo.1.contains("unknown query parameter \"efs\""),
+            "{}",
+            typo.1
+        );
+        let nan = query_options(&pairs(&[("k", "ten")]), &[]).unwrap_err();
+        assert!(nan.1.contains("not a number"));
+        let ef = query_options(&pairs(&[("ef", "10,x")]), &[]).unwrap_err();
+        assert!(ef.1.contains("not a number"));
+    }
+
+    #[test]
+    fn reformatting_or_commenting_a_kernel_keeps_its_identity() {
+        let source = |text: &str| Candidate::Source {
+            origin: "x".into(),
+            text: text.into(),
+            language: Language::Rust,
+        };
+        let id = |text: &str| source_identity(&source(text)).unwrap().2;
+        let base = id("fn a() { let s = \"//not a comment\"; x + 1 }");
+        assert_eq!(
+            base,
+            id("// tuned\nfn a() {\n    let s = \"//not a comment\"; /* why */ x + 1\n}\n")
+        );
+        assert_ne!(base, id("fn a() { let s = \"//other\"; x + 1 }"));
+        assert_ne!(base, id("fn a() { let s = \"//not a comment\"; x + 2 }"));
+        let cpp = Candidate::Source {
+            origin: "x".into(),
+            text: "fn a() { let s = \"//not a comment\"; x + 1 }".into(),
+            language: Language::Cpp,
+        };
+        assert_ne!(base, source_identity(&cpp).unwrap().2);
+        assert!(source_identity(&Candidate::Reference).is_none());
     }
 
     #[test]

@@ -3,6 +3,11 @@
 //! version). An identical request is answered from it, results survive
 //! restarts, and work that was queued or running when the process died is
 //! marked `interrupted` when it starts again: nothing is silently lost.
+//!
+//! Beside the evaluations, the ledger keeps the exemplar pool: every
+//! candidate measured against the reference (a batch member or a gathered
+//! reward), keyed by the options it was measured with, so a trainer can ask
+//! for the best distinct kernels so far (CRINN's contrastive prompts).
 
 use std::path::Path;
 use std::sync::Mutex;
@@ -56,6 +61,44 @@ pub struct Entry {
     pub finished: Option<f64>,
 }
 
+/// One measurement for the exemplar pool.
+pub struct Measured {
+    /// The evaluation's id.
+    pub id: String,
+    /// The digest of the options it was measured with.
+    pub options: String,
+    /// The digest of the candidate's source, whitespace collapsed.
+    pub candidate: String,
+    pub language: String,
+    pub source: String,
+    pub normalized: f64,
+    pub reward: f64,
+    /// What the curve looked like (see `Exemplar::summary`).
+    pub summary: serde_json::Value,
+}
+
+/// A distinct candidate of the pool.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct Exemplar {
+    /// The evaluation whose figures are shown (the median measurement).
+    pub id: String,
+    /// The digest of its source, whitespace collapsed.
+    pub candidate: String,
+    pub language: String,
+    pub source: String,
+    /// The median over its measurements of reward / the reference's reward
+    /// in the same run.
+    pub normalized_reward: f64,
+    /// The raw reward of the median measurement.
+    pub reward: f64,
+    pub measurements: usize,
+    pub best_normalized_reward: f64,
+    /// The median measurement's curve: max recall, QPS at recall 0.9 /
+    /// 0.95 / 0.99, the Pareto frontier, build seconds, index bytes, reward
+    /// CV.
+    pub summary: serde_json::Value,
+}
+
 pub struct Ledger {
     db: Mutex<Connection>,
 }
@@ -92,7 +135,19 @@ impl Ledger {
                  started REAL,
                  finished REAL
              );
-             CREATE INDEX IF NOT EXISTS evaluations_by_hash ON evaluations (hash, status);",
+             CREATE INDEX IF NOT EXISTS evaluations_by_hash ON evaluations (hash, status);
+             CREATE TABLE IF NOT EXISTS exemplars (
+                 id TEXT PRIMARY KEY,
+                 options TEXT NOT NULL,
+                 candidate TEXT NOT NULL,
+                 language TEXT NOT NULL,
+                 source TEXT NOT NULL,
+                 normalized REAL NOT NULL,
+                 reward REAL NOT NULL,
+                 summary TEXT NOT NULL,
+                 finished REAL NOT NULL
+             );
+             CREATE INDEX IF NOT EXISTS exemplars_by_options ON exemplars (options, language);",
         )
         .with_context(|| format!("preparing the ledger {}", path.display()))?;
         let interrupted = db.execute(
@@ -161,6 +216,88 @@ impl Ledger {
             Some((id, result)) => Some((id, serde_json::from_str(&result)?)),
             None => None,
         })
+    }
+
+    /// Adds one measurement of a candidate to the exemplar pool.
+    pub fn add_exemplar(&self, e: &Measured) -> Result<()> {
+        self.db().execute(
+            "INSERT OR REPLACE INTO exemplars
+                 (id, options, candidate, language, source, normalized, reward, summary, finished)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
+            params![
+                e.id,
+                e.options,
+                e.candidate,
+                e.language,
+                e.source,
+                e.normalized,
+                e.reward,
+                e.summary.to_string(),
+                now()
+            ],
+        )?;
+        Ok(())
+    }
+
+    /// The best `limit` distinct candidates measured with `options` (and in
+    /// `language`, if given), best first. A candidate measured several
+    /// times is ranked by the median of its normalised rewards, so one
+    /// lucky measurement does not put it on top.
+    pub fn exemplars(
+        &self,
+        options: &str,
+        language: Option<&str>,
+        limit: usize,
+    ) -> Result<Vec<Exemplar>> {
+        let db = self.db();
+        let mut statement = db.prepare(
+            "SELECT id, candidate, language, source, normalized, reward, summary FROM exemplars
+             WHERE options = ?1 AND (?2 IS NULL OR language = ?2)
+             ORDER BY candidate, normalized",
+        )?;
+        let rows = statement.query_map(params![options, language], |r| {
+            Ok((
+                r.get::<_, String>(0)?,
+                r.get::<_, String>(1)?,
+                r.get::<_, String>(2)?,
+                r.get::<_, String>(3)?,
+                r.get::<_, f64>(4)?,
+                r.get::<_, f64>(5)?,
+                r.get::<_, String>(6)?,
+            ))
+        })?;
+        // Rows come grouped by candidate, ascending in normalised reward.
+        type Row = (String, String, String, String, f64, f64, String);
+        let mut groups: Vec<Vec<Row>> = Vec::new();
+        for row in rows {
+            let row = row?;
+            match groups.last_mut() {
+                Some(group) if group[0].1 == row.1 => group.push(row),
+                _ => groups.push(vec![row]),
+            }
+        }
+        let mut pool: Vec<Exemplar> = groups
+            .into_iter()
+            .map(|group| {
+                // The median measurement (the lower one of an even count).
+                let (id, candidate, language, source, normalized, reward, summary) =
+                    group[(group.len() - 1) / 2].clone();
+                Ok(Exemplar {
+                    id,
+                    candidate,
+                    language,
+                    source,
+                    normalized_reward: normalized,
+                    reward,
+                    measurements: group.len(),
+                    best_normalized_reward: group.last().map_or(normalized, |r| r.4),
+                    summary: serde_json::from_str(&summary)?,
+                })
+            })
+            .collect::<Result<_>>()?;
+        pool.sort_by(|a, b| b.normalized_reward.total_cmp(&a.normalized_reward));
+        pool.truncate(limit);
+        Ok(pool)
     }
 
     pub fn get(&self, id: &str) -> Result<Option<Entry>> {
@@ -234,5 +371,54 @@ mod tests {
         );
         assert!(ledger.get("zzz").unwrap().is_none());
         assert_eq!(ledger.cached("h1").unwrap().unwrap().0, "a");
+    }
+
+    fn measured(id: &str, candidate: &str, normalized: f64) -> Measured {
+        Measured {
+            id: id.into(),
+            options: "o".into(),
+            candidate: candidate.into(),
+            language: "rust".into(),
+            source: format!("// {candidate}"),
+            normalized,
+            reward: normalized * 1000.0,
+            summary: serde_json::json!({"max_recall": 0.99}),
+        }
+    }
+
+    /// Measuring one kernel again and again until a lucky draw does not
+    /// put it above a kernel that is steadily faster: the pool ranks by the
+    /// median, and shows the median measurement's figures.
+    #[test]
+    fn exemplars_rank_by_the_median_not_the_luckiest_draw() {
+        let dir = tempfile::tempdir().unwrap();
+        let (ledger, _) = Ledger::open(&dir.path().join("l.sqlite")).unwrap();
+        for (i, value) in [1.0, 1.0, 1.6, 1.0].into_iter().enumerate() {
+            ledger
+                .add_exemplar(&measured(&format!("a{i}"), "lucky", value))
+                .unwrap();
+        }
+        for (i, value) in [1.2, 1.2].into_iter().enumerate() {
+            ledger
+                .add_exemplar(&measured(&format!("b{i}"), "steady", value))
+                .unwrap();
+        }
+        let mut other = measured("c", "elsewhere", 9.0);
+        other.options = "other options".into();
+        ledger.add_exemplar(&other).unwrap();
+        let pool = ledger.exemplars("o", None, 10).unwrap();
+        let ranked: Vec<(&str, f64, usize)> = pool
+            .iter()
+            .map(|e| (e.candidate.as_str(), e.normalized_reward, e.measurements))
+            .collect();
+        assert_eq!(ranked, [("steady", 1.2, 2), ("lucky", 1.0, 4)]);
+        assert_eq!(pool[1].best_normalized_reward, 1.6);
+        assert_eq!(pool[1].reward, 1000.0, "the median measurement's figures");
+        assert_eq!(ledger.exemplars("o", None, 1).unwrap().len(), 1);
+        assert!(ledger.exemplars("o", Some("cpp"), 10).unwrap().is_empty());
+        assert_eq!(
+            ledger.exemplars("other options", None, 10).unwrap()[0].candidate,
+            "elsewhere"
+        );
     }
 }

@@ -3,10 +3,15 @@
 //! axum on tokio takes requests, validates them, answers identical ones from
 //! the ledger ([`ledger`]), and hands the rest to a pool of worker threads
 //! ([`workers`]) through a bounded queue: a full queue answers 429 with
-//! `Retry-After`, an oversized body 413. Endpoints and fields are documented
-//! in `openapi.yaml`.
+//! `Retry-After`, an oversized body 413. Single candidates that want a
+//! normalised reward gather into runs with the reference ([`gather`]);
+//! OpenRLHF's remote reward (`POST /get_reward`) sends text, in which the
+//! kernel is found ([`extract`]). Endpoints and fields are documented in
+//! `openapi.yaml`.
 
 pub mod api;
+pub mod extract;
+pub mod gather;
 pub mod ledger;
 pub mod metrics;
 pub mod workers;
@@ -20,20 +25,21 @@ use std::time::Duration;
 use anyhow::{Context, Result};
 use axum::Router;
 use axum::body::Bytes;
-use axum::extract::{DefaultBodyLimit, Path, State};
+use axum::extract::{DefaultBodyLimit, Path, Query, State};
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use serde_json::json;
 use tokio::sync::oneshot;
 
-use api::{BadRequest, BatchRequest, ScoreRequest};
+use api::{BadRequest, BatchRequest, CandidateSpec, ScoreRequest};
+use gather::{Gatherer, Member};
 use ledger::Ledger;
 use workers::{Job, Pool, Reply, Work};
 
-use crate::compile::CompileLimits;
+use crate::compile::{CompileLimits, Language};
 use crate::dataset::registry;
-use crate::evaluator::Evaluator;
+use crate::evaluator::{Candidate, Evaluator};
 use crate::sandbox::Limits;
 
 /// How the service runs.
@@ -60,6 +66,7 @@ pub struct ServeConfig {
 struct AppState {
     pool: Arc<Pool>,
     ledger: Arc<Ledger>,
+    gatherer: Arc<Gatherer>,
     data_dir: PathBuf,
     max_source: usize,
 }
@@ -102,12 +109,16 @@ async fn serve(config: ServeConfig) -> Result<()> {
     let state = AppState {
         pool: pool.clone(),
         ledger,
+        gatherer: Arc::default(),
         data_dir: config.data_dir.clone(),
         max_source,
     };
     let app = Router::new()
         .route("/v1/score", post(score))
         .route("/v1/score/batch", post(batch))
+        .route("/v1/reward", post(reward))
+        .route("/get_reward", post(get_reward))
+        .route("/v1/exemplars", get(exemplars))
         .route("/v1/evaluations/{id}", get(evaluation))
         .route("/v1/datasets", get(datasets))
         .route("/healthz", get(healthz))
@@ -204,20 +215,7 @@ async fn dispatch(
         for id in &job.ids {
             let _ = state.ledger.forget(id);
         }
-        state
-            .pool
-            .metrics
-            .refused_queue_full
-            .fetch_add(1, Ordering::Relaxed);
-        let mut response = error(
-            429,
-            "the queue is full; retry after the time in Retry-After",
-        );
-        let wait = retry_after(&state.pool);
-        response
-            .headers_mut()
-            .insert(header::RETRY_AFTER, HeaderValue::from(wait));
-        return response;
+        return queue_full(state);
     }
     let Some(receiver) = wait_for else {
         return (
@@ -244,7 +242,7 @@ fn retry_after(pool: &Pool) -> u64 {
 }
 
 /// The stored answer to an identical earlier request, marked `cached`.
-fn from_ledger(state: &AppState, hash: &str) -> Option<Response> {
+fn cached_answer(state: &AppState, hash: &str) -> Option<serde_json::Value> {
     let (_, mut answer) = state.ledger.cached(hash).ok()??;
     state
         .pool
@@ -252,7 +250,11 @@ fn from_ledger(state: &AppState, hash: &str) -> Option<Response> {
         .cache_hits
         .fetch_add(1, Ordering::Relaxed);
     answer["cached"] = json!(true);
-    Some(axum::Json(answer).into_response())
+    Some(answer)
+}
+
+fn from_ledger(state: &AppState, hash: &str) -> Option<Response> {
+    cached_answer(state, hash).map(|answer| axum::Json(answer).into_response())
 }
 
 async fn score(State(state): State<AppState>, body: Bytes) -> Response {
@@ -345,6 +347,407 @@ async fn batch(State(state): State<AppState>, body: Bytes) -> Response {
         reply: wait.then_some(sender),
     };
     dispatch(&state, job, wait.then_some(receiver)).await
+}
+
+/// A single candidate recorded in the ledger, on its way to a run.
+struct Ticket {
+    id: String,
+    candidate: Candidate,
+}
+
+/// Answers a single candidate's reward from the ledger (an identical
+/// request's), or records it for a gathered run.
+fn record_reward(
+    state: &AppState,
+    request: &serde_json::Value,
+    candidate: Candidate,
+    resolved: &api::Resolved,
+) -> Result<Result<serde_json::Value, Ticket>, BadRequest> {
+    let hash = api::content_hash("reward", std::slice::from_ref(&candidate), resolved);
+    if let Some(answer) = cached_answer(state, &hash) {
+        return Ok(Ok(answer));
+    }
+    let id = api::new_id();
+    state
+        .ledger
+        .insert(&id, &hash, request)
+        .map_err(|e| BadRequest(500, format!("recording the request: {e:#}")))?;
+    Ok(Err(Ticket { id, candidate }))
+}
+
+/// Has `tickets` (all with the options `resolved`) join gatherings (see
+/// [`gather`]), in order; their answers arrive on the receivers. A full
+/// queue is retried for up to `patience`, then refused with 429.
+async fn gather(
+    state: &AppState,
+    tickets: Vec<Ticket>,
+    resolved: &api::Resolved,
+    patience: Duration,
+) -> Result<Vec<oneshot::Receiver<workers::Reply>>, Response> {
+    let key = api::options_digest(resolved);
+    let mut receivers = Vec::new();
+    let mut members = Vec::new();
+    for ticket in tickets {
+        let (reply, receiver) = oneshot::channel();
+        receivers.push(receiver);
+        members.push(Member {
+            id: ticket.id,
+            candidate: ticket.candidate,
+            reply,
+        });
+    }
+    let started = std::time::Instant::now();
+    loop {
+        let queue = |gathering| {
+            let run = api::new_id();
+            let recorded = state.ledger.insert(
+                &run,
+                &format!("gathered:{run}"),
+                &json!({ "gathered": resolved.dataset }),
+            );
+            if recorded.is_err() {
+                return false;
+            }
+            let job = workers::Job {
+                ids: vec![run.clone()],
+                work: Work::Gathered(gathering),
+                resolved: resolved.clone(),
+                reply: None,
+            };
+            let queued = state.pool.submit(job).is_ok();
+            if !queued {
+                let _ = state.ledger.forget(&run);
+            }
+            queued
+        };
+        match state.gatherer.join(&key, members, queue) {
+            Ok(()) => return Ok(receivers),
+            Err(back) if started.elapsed() < patience => {
+                members = back;
+                tokio::time::sleep(Duration::from_millis(200)).await;
+            }
+            Err(back) => {
+                for member in back {
+                    let _ = state.ledger.forget(&member.id);
+                }
+                return Err(queue_full(state));
+            }
+        }
+    }
+}
+
+/// Waits for a gathered answer.
+async fn answer_of(receiver: oneshot::Receiver<workers::Reply>) -> workers::Reply {
+    receiver
+        .await
+        .unwrap_or_else(|_| Err((500, "the worker dropped the job".into())))
+}
+
+/// The 429 of a full queue, with a `Retry-After` estimate.
+fn queue_full(state: &AppState) -> Response {
+    state
+        .pool
+        .metrics
+        .refused_queue_full
+        .fetch_add(1, Ordering::Relaxed);
+    let mut response = error(
+        429,
+        "the queue is full; retry after the time in Retry-After",
+    );
+    let wait = retry_after(&state.pool);
+    response
+        .headers_mut()
+        .insert(header::RETRY_AFTER, HeaderValue::from(wait));
+    response
+}
+
+async fn reward(State(state): State<AppState>, body: Bytes) -> Response {
+    let request: ScoreRequest = match parse(&body, &["candidate"]) {
+        Ok(r) => r,
+        Err(e) => return e.into_response(),
+    };
+    let prepared = (|| {
+        if request.options.wait == Some(false) {
+            return Err(BadRequest(
+                400,
+                "a reward is always waited for; POST /v1/score with \"wait\": false answers at once".into(),
+            ));
+        }
+        let resolved = request.options.resolve()?;
+        let candidate = request.candidate.candidate(state.max_source)?;
+        check_available(&state, &resolved.dataset.name)?;
+        Ok::<_, BadRequest>((resolved, candidate))
+    })();
+    let (resolved, candidate) = match prepared {
+        Ok(p) => p,
+        Err(e) => return e.into_response(),
+    };
+    let recorded = serde_json::to_value(&request).unwrap_or_default();
+    let ticket = match record_reward(&state, &recorded, candidate, &resolved) {
+        Ok(Ok(answer)) => return axum::Json(answer).into_response(),
+        Ok(Err(ticket)) => ticket,
+        Err(e) => return e.into_response(),
+    };
+    let receiver = match gather(&state, vec![ticket], &resolved, Duration::ZERO).await {
+        Ok(mut receivers) => receivers.remove(0),
+        Err(response) => return response,
+    };
+    match answer_of(receiver).await {
+        Ok(answer) => axum::Json(answer).into_response(),
+        Err((status, message)) => error(status, message),
+    }
+}
+
+/// How long `POST /get_reward` waits for room in a full queue: its callers
+/// (OpenRLHF) retry a refusal only a few times, a second apart.
+const GET_REWARD_PATIENCE: Duration = Duration::from_secs(60);
+
+/// One sample of a `POST /get_reward` request, as far as it got.
+enum Sample {
+    /// No kernel in the response.
+    NoCode,
+    /// A kernel the service refused (too long): the model's fault.
+    Refused,
+    Answered(serde_json::Value),
+    /// The i-th receiver of its options' gathering.
+    Waiting(String, usize),
+}
+
+/// `POST /get_reward`: OpenRLHF's remote reward. Options come from the
+/// URL's query (and a sample's label, when it is a JSON object of options);
+/// each query's kernel is found in the text after its prompt, and the
+/// kernels are gathered for normalised rewards, a request's together.
+/// `rewards` holds the normalised reward of an `ok` kernel, else `penalty`
+/// (query parameter, default -1).
+async fn get_reward(
+    State(state): State<AppState>,
+    Query(pairs): Query<Vec<(String, String)>>,
+    body: Bytes,
+) -> Response {
+    let (penalty, read) = match openrlhf_samples(&state, &pairs, &body) {
+        Ok(s) => s,
+        Err(e) => return e.into_response(),
+    };
+    // Record every kernel, then gather them by options.
+    let mut samples = Vec::new();
+    let mut by_options: Vec<(String, api::Resolved, Vec<Ticket>)> = Vec::new();
+    for (request, candidate) in read {
+        let sample = match candidate {
+            Err(sample) => sample,
+            Ok((candidate, resolved)) => {
+                match record_reward(&state, &request, candidate, &resolved) {
+                    Err(e) => return e.into_response(),
+                    Ok(Ok(answer)) => Sample::Answered(answer),
+                    Ok(Err(ticket)) => {
+                        let key = api::options_digest(&resolved);
+                        let at = match by_options.iter().position(|(k, _, _)| *k == key) {
+                            Some(at) => at,
+                            None => {
+                                by_options.push((key.clone(), resolved, Vec::new()));
+                                by_options.len() - 1
+                            }
+                        };
+                        by_options[at].2.push(ticket);
+                        Sample::Waiting(key, by_options[at].2.len() - 1)
+                    }
+                }
+            }
+        };
+        samples.push(sample);
+    }
+    let mut receivers = std::collections::HashMap::new();
+    for (key, resolved, tickets) in by_options {
+        match gather(&state, tickets, &resolved, GET_REWARD_PATIENCE).await {
+            Ok(list) => {
+                receivers.insert(key, list.into_iter().map(Some).collect::<Vec<_>>());
+            }
+            Err(response) => return response,
+        }
+    }
+    let mut rewards = Vec::new();
+    let mut scores = Vec::new();
+    let mut verdicts = Vec::new();
+    let (mut ok, mut raw, mut no_code, mut service_error) =
+        (Vec::new(), Vec::new(), Vec::new(), Vec::new());
+    for sample in samples {
+        let answer = match sample {
+            Sample::NoCode => Err("no_code"),
+            Sample::Refused => Err("rejected"),
+            Sample::Answered(answer) => Ok(answer),
+            Sample::Waiting(key, i) => {
+                let receiver = receivers
+                    .get_mut(&key)
+                    .and_then(|list| list[i].take())
+                    .expect("each sample's receiver, taken once");
+                answer_of(receiver).await.map_err(|_| "service_error")
+            }
+        };
+        let (verdict, reward, normalized) = match &answer {
+            Ok(a) => (
+                a["verdict"]
+                    .as_str()
+                    .unwrap_or("internal_error")
+                    .to_string(),
+                a["reward"].as_f64().unwrap_or(0.0),
+                a["normalized_reward"].as_f64(),
+            ),
+            Err(verdict) => (verdict.to_string(), 0.0, None),
+        };
+        let credited = (verdict == "ok").then_some(normalized).flatten();
+        rewards.push(credited.unwrap_or(penalty));
+        scores.push(credited.unwrap_or(0.0));
+        ok.push(f64::from(u8::from(credited.is_some())));
+        raw.push(if verdict == "ok" { reward } else { 0.0 });
+        no_code.push(f64::from(u8::from(verdict == "no_code")));
+        // Not the model's fault: the service failed, or the reference did.
+        let failed = matches!(verdict.as_str(), "service_error" | "internal_error")
+            || (verdict == "ok" && credited.is_none());
+        service_error.push(f64::from(u8::from(failed)));
+        verdicts.push(verdict);
+    }
+    axum::Json(json!({
+        "rewards": rewards,
+        "scores": scores,
+        "extra_logs": {
+            "anneval_ok": ok,
+            "anneval_qps_reward": raw,
+            "anneval_no_code": no_code,
+            "anneval_service_error": service_error,
+        },
+        "verdicts": verdicts,
+    }))
+    .into_response()
+}
+
+/// A `POST /get_reward` sample: what the ledger records, and its kernel
+/// with its options, or why there is none.
+type OpenRlhfSample = (
+    serde_json::Value,
+    Result<(Candidate, api::Resolved), Sample>,
+);
+
+/// Reads a `POST /get_reward` request: `{"query": [...], "prompts": [...],
+/// "labels": [...]}` (other fields OpenRLHF versions send are ignored).
+fn openrlhf_samples(
+    state: &AppState,
+    pairs: &[(String, String)],
+    body: &Bytes,
+) -> Result<(f64, Vec<OpenRlhfSample>), BadRequest> {
+    let mut base = api::query_options(pairs, &["language", "penalty"])?;
+    let penalty = match base.remove("penalty") {
+        Some(p) => p
+            .as_str()
+            .unwrap_or_default()
+            .parse::<f64>()
+            .ok()
+            .filter(|p| p.is_finite())
+            .ok_or_else(|| BadRequest(400, format!("penalty={p} is not a number")))?,
+        None => -1.0,
+    };
+    let body: serde_json::Value = serde_json::from_slice(body)
+        .map_err(|e| BadRequest(400, format!("the body is not valid JSON: {e}")))?;
+    let strings = |field: &str| -> Result<Option<Vec<String>>, BadRequest> {
+        match body.get(field) {
+            None | Some(serde_json::Value::Null) => Ok(None),
+            Some(v) => serde_json::from_value(v.clone())
+                .map(Some)
+                .map_err(|_| BadRequest(400, format!("{field} must be a list of strings"))),
+        }
+    };
+    let queries = strings("query")?
+        .ok_or_else(|| BadRequest(400, "the body needs \"query\": a list of strings".into()))?;
+    let prompts = strings("prompts")?;
+    let labels = match body.get("labels") {
+        Some(serde_json::Value::Array(labels)) => Some(labels.clone()),
+        None | Some(serde_json::Value::Null) => None,
+        Some(_) => return Err(BadRequest(400, "labels must be a list".into())),
+    };
+    for (field, len) in [
+        ("prompts", prompts.as_ref().map(Vec::len)),
+        ("labels", labels.as_ref().map(Vec::len)),
+    ] {
+        if len.is_some_and(|len| len != queries.len()) {
+            return Err(BadRequest(
+                400,
+                format!("{field} must have one entry per query"),
+            ));
+        }
+    }
+    let mut samples = Vec::new();
+    for (i, query) in queries.iter().enumerate() {
+        let mut options = base.clone();
+        // A label that is a JSON object of options overrides the URL's.
+        let label = labels.as_ref().map(|l| &l[i]);
+        let label = match label {
+            Some(serde_json::Value::String(text)) => serde_json::from_str(text).ok(),
+            other => other.cloned(),
+        };
+        if let Some(serde_json::Value::Object(overrides)) = label {
+            options.extend(overrides);
+        }
+        let language = match options.remove("language") {
+            None => Language::Rust,
+            Some(v) => serde_json::from_value(v.clone())
+                .map_err(|_| BadRequest(400, format!("language {v}: one of rust, c, cpp")))?,
+        };
+        let options = api::options_from(options)?;
+        let resolved = options.resolve()?;
+        check_available(state, &resolved.dataset.name)?;
+        let prompt = prompts.as_ref().map(|p| p[i].as_str());
+        let Some(code) = extract::kernel(query, language, prompt) else {
+            samples.push((json!({}), Err(Sample::NoCode)));
+            continue;
+        };
+        let spec = CandidateSpec {
+            source: Some(code),
+            language: Some(language),
+            ..CandidateSpec::default()
+        };
+        let candidate = spec
+            .candidate(state.max_source)
+            .map(|candidate| (candidate, resolved))
+            .map_err(|_| Sample::Refused);
+        let recorded = json!({ "candidate": spec, "options": options, "via": "get_reward" });
+        samples.push((recorded, candidate));
+    }
+    Ok((penalty, samples))
+}
+
+async fn exemplars(
+    State(state): State<AppState>,
+    Query(pairs): Query<Vec<(String, String)>>,
+) -> Response {
+    let found = (|| {
+        let mut options = api::query_options(&pairs, &["language", "limit"])?;
+        let language = match options.remove("language") {
+            None => None,
+            Some(v) => Some(
+                serde_json::from_value::<Language>(v.clone())
+                    .map_err(|_| BadRequest(400, format!("language {v}: one of rust, c, cpp")))?,
+            ),
+        };
+        let limit = match options.remove("limit") {
+            None => 8,
+            Some(v) => v
+                .as_str()
+                .and_then(|t| t.parse::<usize>().ok())
+                .filter(|n| (1..=api::MAX_EXEMPLARS).contains(n))
+                .ok_or_else(|| {
+                    BadRequest(400, format!("limit must be 1 to {}", api::MAX_EXEMPLARS))
+                })?,
+        };
+        let resolved = api::options_from(options)?.resolve()?;
+        let digest = api::options_digest(&resolved);
+        let pool = state
+            .ledger
+            .exemplars(&digest, language.map(Language::as_str), limit)
+            .map_err(|e| BadRequest(500, format!("reading the ledger: {e:#}")))?;
+        Ok::<_, BadRequest>(json!({ "options": digest, "exemplars": pool }))
+    })();
+    match found {
+        Ok(answer) => axum::Json(answer).into_response(),
+        Err(e) => e.into_response(),
+    }
 }
 
 async fn evaluation(State(state): State<AppState>, Path(id): Path<String>) -> Response {

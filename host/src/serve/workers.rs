@@ -14,12 +14,16 @@ use std::time::{Duration, Instant};
 
 use tokio::sync::oneshot;
 
-use super::api::{BatchResponse, BatchResult, DatasetKey, Resolved, ScoreResponse};
-use super::ledger::{Ledger, Status};
+use super::api::{
+    self, BatchResponse, BatchResult, DatasetKey, Resolved, RewardResponse, ScoreResponse,
+};
+use super::gather::{Gathering, Member};
+use super::ledger::{Ledger, Measured, Status};
 use super::metrics::Metrics;
 use crate::dataset::split;
 use crate::dataset::subsample::subsample;
 use crate::dataset::{Dataset, registry};
+use crate::evaluation::Evaluation;
 use crate::evaluator::{Candidate, Engine, Evaluator, Quiet};
 use crate::verdict::Verdict;
 
@@ -31,11 +35,14 @@ pub enum Work {
     Single(Candidate),
     /// Measured together with the reference kernel.
     Batch(Vec<Candidate>),
+    /// Single requests gathered while they waited, measured together with
+    /// the reference kernel; each member is answered on its own.
+    Gathered(Arc<Gathering>),
 }
 
 pub struct Job {
     /// Ledger ids: the evaluation's; for a batch, the batch's then each
-    /// candidate's.
+    /// candidate's; for a gathering, the run's (its members carry theirs).
     pub ids: Vec<String>,
     pub work: Work,
     pub resolved: Resolved,
@@ -148,30 +155,42 @@ fn work(shared: &Shared, receiver: &Mutex<Receiver<Job>>) {
         let Ok(job) = job else { return };
         shared.metrics.queued.fetch_sub(1, Ordering::Relaxed);
         if shared.stopping.load(Ordering::SeqCst) {
-            for id in &job.ids {
-                let _ = shared.ledger.set_status(id, Status::Interrupted);
-            }
+            let refusal = (
+                503,
+                "the service is shutting down; submit again".to_string(),
+            );
+            answer_all(shared, job, Err(refusal));
             shared.metrics.interrupted.fetch_add(1, Ordering::Relaxed);
-            if let Some(reply) = job.reply {
-                let _ = reply.send(Err((
-                    503,
-                    "the service is shutting down; submit again".into(),
-                )));
-            }
             continue;
         }
         shared.metrics.busy.fetch_add(1, Ordering::Relaxed);
+        if let Work::Gathered(gathering) = &job.work {
+            // Closed now: later requests open a new gathering.
+            let members = gathering.close();
+            let outcome = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+                run_gathered(shared, &job.ids[0], &members, &job.resolved)
+            }))
+            .unwrap_or_else(|_| Err(bug()));
+            match outcome {
+                Ok(answers) => {
+                    for (member, answer) in members.into_iter().zip(answers) {
+                        let _ = member.reply.send(Ok(answer));
+                    }
+                }
+                Err(e) => {
+                    let _ = shared.ledger.set_status(&job.ids[0], Status::Interrupted);
+                    fail_members(shared, members, e);
+                }
+            }
+            shared.metrics.busy.fetch_sub(1, Ordering::Relaxed);
+            continue;
+        }
         let ids = job.ids.clone();
         let reply = job.reply;
         let outcome = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
             run(shared, &ids, job.work, &job.resolved)
         }))
-        .unwrap_or_else(|_| {
-            Err((
-                500,
-                "anneval failed while evaluating (a bug); the job was not recorded".into(),
-            ))
-        });
+        .unwrap_or_else(|_| Err(bug()));
         if outcome.is_err() {
             for id in &ids {
                 let _ = shared.ledger.set_status(id, Status::Interrupted);
@@ -184,17 +203,152 @@ fn work(shared: &Shared, receiver: &Mutex<Receiver<Job>>) {
     }
 }
 
-fn run(shared: &Shared, ids: &[String], work: Work, r: &Resolved) -> Reply {
-    for id in ids {
-        let _ = shared.ledger.set_status(id, Status::Running);
+fn bug() -> (u16, String) {
+    (
+        500,
+        "anneval failed while evaluating (a bug); the job was not recorded".into(),
+    )
+}
+
+/// Answers a job that will not run: its ids are interrupted, and every
+/// waiting client (a gathering's members included) gets `outcome`.
+fn answer_all(shared: &Shared, job: Job, outcome: Reply) {
+    for id in &job.ids {
+        let _ = shared.ledger.set_status(id, Status::Interrupted);
     }
+    if let Work::Gathered(gathering) = &job.work {
+        let error = outcome.clone().err().unwrap_or_else(bug);
+        fail_members(shared, gathering.close(), error);
+    }
+    if let Some(reply) = job.reply {
+        let _ = reply.send(outcome);
+    }
+}
+
+fn fail_members(shared: &Shared, members: Vec<Member>, error: (u16, String)) {
+    for member in members {
+        let _ = shared.ledger.set_status(&member.id, Status::Interrupted);
+        let _ = member.reply.send(Err(error.clone()));
+    }
+}
+
+/// The dataset a job names, with its options checked against it.
+fn dataset_for(shared: &Shared, r: &Resolved) -> Result<Arc<Dataset>, (u16, String)> {
     let data = shared
         .datasets
         .get(&r.dataset)
         .map_err(|e| (500, format!("loading dataset {}: {e:#}", r.dataset.name)))?;
     r.opts.check(&data).map_err(|e| (400, e))?;
+    Ok(data)
+}
+
+/// Measures `candidates` in one run together with the reference kernel:
+/// the reference's evaluation, then each candidate's with its normalised
+/// reward (reward / the reference's; null unless the reference is `ok`
+/// with a positive reward). Each `ok` source candidate's measurement joins
+/// the exemplar pool.
+fn run_with_reference(
+    shared: &Shared,
+    ids: &[String],
+    candidates: Vec<Candidate>,
+    data: &Dataset,
+    r: &Resolved,
+) -> (Evaluation, Vec<(Evaluation, Option<f64>)>) {
     let mut opts = r.opts.clone();
     opts.deadline = Some(Instant::now() + shared.budget);
+    let entries: Vec<(Candidate, Engine)> = std::iter::once(Candidate::Reference)
+        .chain(candidates)
+        .map(|c| (c, r.engine))
+        .collect();
+    let mut evals = shared
+        .evaluator
+        .evaluate_entries(&entries, data, &opts, &Quiet)
+        .into_iter();
+    let reference = evals.next().expect("the reference's evaluation");
+    shared
+        .metrics
+        .finished(reference.verdict, reference.seconds);
+    let options = api::options_digest(r);
+    let results = evals
+        .zip(&entries[1..])
+        .zip(ids)
+        .map(|((evaluation, (candidate, _)), id)| {
+            shared
+                .metrics
+                .finished(evaluation.verdict, evaluation.seconds);
+            let normalized = (reference.verdict == Verdict::Ok && reference.reward > 0.0)
+                .then(|| evaluation.reward / reference.reward);
+            let pooled = (evaluation.verdict == Verdict::Ok)
+                .then_some(normalized)
+                .flatten();
+            if let (Some(normalized), Some((language, source, digest))) =
+                (pooled, api::source_identity(candidate))
+            {
+                let _ = shared.ledger.add_exemplar(&Measured {
+                    id: id.clone(),
+                    options: options.clone(),
+                    candidate: digest,
+                    language: language.to_string(),
+                    source: source.to_string(),
+                    normalized,
+                    reward: evaluation.reward,
+                    summary: api::curve_summary(&evaluation),
+                });
+            }
+            (evaluation, normalized)
+        })
+        .collect();
+    (reference, results)
+}
+
+/// A gathering's run: every member's answer, stored under its id.
+fn run_gathered(
+    shared: &Shared,
+    run_id: &str,
+    members: &[Member],
+    r: &Resolved,
+) -> Result<Vec<serde_json::Value>, (u16, String)> {
+    let _ = shared.ledger.set_status(run_id, Status::Running);
+    for member in members {
+        let _ = shared.ledger.set_status(&member.id, Status::Running);
+    }
+    let data = dataset_for(shared, r)?;
+    let ids: Vec<String> = members.iter().map(|m| m.id.clone()).collect();
+    let candidates = members.iter().map(|m| m.candidate.clone()).collect();
+    let (reference, results) = run_with_reference(shared, &ids, candidates, &data, r);
+    let store = |id: &str, value: &serde_json::Value| {
+        shared
+            .ledger
+            .finish(id, value)
+            .map_err(|e| (500, format!("recording the result: {e:#}")))
+    };
+    let mut answers = Vec::new();
+    for ((evaluation, normalized_reward), id) in results.into_iter().zip(&ids) {
+        let answer = serde_json::to_value(RewardResponse {
+            id: id.clone(),
+            cached: false,
+            normalized_reward,
+            reference_reward: reference.reward,
+            run: run_id.to_string(),
+            run_size: ids.len(),
+            evaluation,
+        })
+        .map_err(|e| (500, e.to_string()))?;
+        store(id, &answer)?;
+        answers.push(answer);
+    }
+    store(
+        run_id,
+        &serde_json::json!({ "reference": reference, "members": ids }),
+    )?;
+    Ok(answers)
+}
+
+fn run(shared: &Shared, ids: &[String], work: Work, r: &Resolved) -> Reply {
+    for id in ids {
+        let _ = shared.ledger.set_status(id, Status::Running);
+    }
+    let data = dataset_for(shared, r)?;
     let store = |id: &str, value: &serde_json::Value| {
         shared
             .ledger
@@ -203,6 +357,8 @@ fn run(shared: &Shared, ids: &[String], work: Work, r: &Resolved) -> Reply {
     };
     match work {
         Work::Single(candidate) => {
+            let mut opts = r.opts.clone();
+            opts.deadline = Some(Instant::now() + shared.budget);
             let evaluation = shared
                 .evaluator
                 .evaluate_on(&candidate, r.engine, &data, &opts, &Quiet);
@@ -219,26 +375,10 @@ fn run(shared: &Shared, ids: &[String], work: Work, r: &Resolved) -> Reply {
             Ok(answer)
         }
         Work::Batch(candidates) => {
-            let entries: Vec<(Candidate, Engine)> = std::iter::once(Candidate::Reference)
-                .chain(candidates)
-                .map(|c| (c, r.engine))
-                .collect();
-            let mut evals = shared
-                .evaluator
-                .evaluate_entries(&entries, &data, &opts, &Quiet)
-                .into_iter();
-            let reference = evals.next().expect("the reference's evaluation");
-            shared
-                .metrics
-                .finished(reference.verdict, reference.seconds);
+            let (reference, evaluated) =
+                run_with_reference(shared, &ids[1..], candidates, &data, r);
             let mut results = Vec::new();
-            for (evaluation, id) in evals.zip(&ids[1..]) {
-                shared
-                    .metrics
-                    .finished(evaluation.verdict, evaluation.seconds);
-                let normalized_reward = (reference.verdict == Verdict::Ok
-                    && reference.reward > 0.0)
-                    .then(|| evaluation.reward / reference.reward);
+            for ((evaluation, normalized_reward), id) in evaluated.into_iter().zip(&ids[1..]) {
                 let result = BatchResult {
                     id: id.clone(),
                     normalized_reward,
@@ -260,6 +400,7 @@ fn run(shared: &Shared, ids: &[String], work: Work, r: &Resolved) -> Reply {
             store(&ids[0], &answer)?;
             Ok(answer)
         }
+        Work::Gathered(_) => Err((500, "a gathering is run by run_gathered".into())),
     }
 }
 

@@ -1,0 +1,219 @@
+"""Each trainer's adapter called exactly as its trainer calls it (argument
+names, types, async), against a live `anneval serve`; OpenRLHF's JSON
+against the service's own /get_reward; the exemplar pool filled by all of
+them."""
+
+import asyncio
+import inspect
+import json
+import os
+import threading
+import unittest
+import urllib.request
+
+from anneval import AnnevalClient
+from anneval import verl
+from anneval.trl import async_reward_function, reward_function
+
+from .live import BRUTE, CPP_REFERENCE, QUICK, Server, fenced, variant
+
+server = None
+
+
+def setUpModule():
+    global server
+    server = Server()
+
+
+def tearDownModule():
+    server.stop()
+
+
+def trl_call(reward, prompts, completions, **columns):
+    """TRL's call: every keyword it passes (grpo_trainer's _calculate_rewards)."""
+    extra, metrics = {}, {}
+    rewards = reward(
+        prompts=prompts,
+        completions=completions,
+        completion_ids=[[1, 2, 3] if c is not None else [] for c in completions],
+        trainer_state=object(),
+        log_extra=lambda column, values: extra.setdefault(column, []).extend(values),
+        log_metric=lambda name, value: metrics.setdefault(name, []).append(value),
+        **columns,
+    )
+    return rewards, extra, metrics
+
+
+class Trl(unittest.TestCase):
+    def test_conversational_completions_with_logs(self):
+        reward = reward_function(server.url, penalty=-2.0, **QUICK)
+        self.assertEqual(reward.__name__, "anneval_random_xs_20_euclidean")
+        prompt = [{"role": "user", "content": "Write a faster kernel."}]
+        completions = [
+            [{"role": "assistant", "content": [{"type": "text", "text": fenced(variant(BRUTE, "trl"))}]}],
+            [{"role": "assistant", "content": "I cannot."}],
+            [{"role": "assistant", "content": fenced("fn broken(")},
+             {"role": "tool", "content": fenced(variant(BRUTE, "tool"))}],
+            None,
+        ]
+        rewards, extra, metrics = trl_call(reward, [prompt] * 4, completions, task=["ann"] * 4)
+        self.assertGreater(rewards[0], 0.0)
+        self.assertLess(rewards[0], 1.0, "a scan is slower than the reference HNSW")
+        self.assertEqual(rewards[1:], [-2.0, -2.0, None])
+        verdicts = extra["anneval_random_xs_20_euclidean_verdict"]
+        self.assertEqual(verdicts, ["ok", "no_code", "compile_error", "skipped"])
+        self.assertIn("error", extra["anneval_random_xs_20_euclidean_message"][2])
+        self.assertEqual(metrics["anneval_random_xs_20_euclidean/ok"], [1 / 3])
+
+    def test_async_functions_are_gathered_like_trl_does(self):
+        fast = async_reward_function(server.url, name="anneval_async", **QUICK)
+        raw = async_reward_function(server.url, name="anneval_raw", normalized=False, **QUICK)
+        self.assertTrue(inspect.iscoroutinefunction(fast))
+        self.assertEqual(fast.__name__, "anneval_async")
+        completions = [fenced(variant(BRUTE, "async"))]
+
+        async def both():
+            return await asyncio.gather(
+                fast(prompts=["p"], completions=completions, completion_ids=[[1]]),
+                raw(prompts=["p"], completions=completions, completion_ids=[[1]]),
+            )
+
+        normalized, queries_per_second = asyncio.run(both())
+        self.assertTrue(0.0 < normalized[0] < 1.0, normalized)
+        self.assertGreater(queries_per_second[0], 100.0)
+
+    def test_a_row_may_carry_its_own_options(self):
+        reward = reward_function(server.url, **QUICK)
+        completions = [fenced(variant(BRUTE, "row")), fenced(variant(BRUTE, "row"))]
+        rewards, extra, _ = trl_call(reward, ["p", "q"], completions, anneval=[None, {"ef": [20]}])
+        self.assertTrue(all(r > 0 for r in rewards), rewards)
+        client = AnnevalClient(server.url)
+        pool = client.exemplars(**{**QUICK, "ef": [20]})
+        self.assertEqual(len(pool), 1, "only the second row was measured with ef 20")
+        self.assertIn("// variant row", pool[0]["source"])
+
+    def test_cpp_kernels(self):
+        reward = reward_function(server.url, language="cpp", **QUICK)
+        rewards, _, _ = trl_call(reward, ["p", "p"], [fenced(CPP_REFERENCE, "cpp"), fenced("struct Index;", "cpp")])
+        self.assertGreater(rewards[0], 0.5, "the C++ reference is about as fast as the Rust one")
+        self.assertEqual(rewards[1], -1.0)
+
+
+class Batches(unittest.TestCase):
+    def test_groups_are_kept_together_and_split_to_the_limit(self):
+        client = AnnevalClient(server.url, max_batch=4)
+        groups = [[variant(BRUTE, f"g{g}-{i}") for i in range(3)] for g in range(3)]
+        answers = client.score_groups(groups, **QUICK)
+        batch_of = [[client.evaluation(a["id"])["request"]["batch"] for a in group] for group in answers]
+        for group in batch_of:
+            self.assertEqual(len(set(group)), 1, "a group in one batch")
+        self.assertEqual(len({group[0] for group in batch_of}), 3, "3 + 3 > 4: one batch per group")
+        self.assertTrue(all(a["verdict"] == "ok" for group in answers for a in group))
+
+
+class Verl(unittest.TestCase):
+    kwargs = {"urls": None, **QUICK}
+
+    def setUp(self):
+        self.kwargs = {**QUICK, "urls": server.url}
+
+    def test_per_sample_calls_from_many_actors(self):
+        # verl's Reward Loop scores one sample per call, concurrently.
+        results = [None] * 4
+        texts = [fenced(variant(BRUTE, f"verl{i}")) for i in range(3)] + ["no kernel here"]
+
+        def call(i):
+            results[i] = verl.compute_score(
+                data_source="anneval", solution_str=texts[i], ground_truth=None, extra_info={"index": i},
+                **self.kwargs,
+            )
+
+        threads = [threading.Thread(target=call, args=(i,)) for i in range(4)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join(600)
+        for r in results[:3]:
+            self.assertTrue(0.0 < r["score"] < 1.0, r)
+            self.assertEqual((r["anneval_ok"], r["anneval_service_error"]), (1.0, 0.0))
+        self.assertEqual(results[3]["score"], -1.0)
+        self.assertEqual(results[3]["anneval_no_code"], 1.0)
+        self.assertEqual(set(results[0]), set(results[3]), "the same keys for every sample")
+
+    def test_async_per_sample(self):
+        self.assertTrue(inspect.iscoroutinefunction(verl.compute_score_async))
+        r = asyncio.run(verl.compute_score_async("anneval", fenced(variant(BRUTE, "verl-async")), None, None,
+                                                 **self.kwargs))
+        self.assertTrue(0.0 < r["score"] < 1.0, r)
+
+    def test_batch_form(self):
+        texts = [fenced(variant(BRUTE, "vb0")), fenced(variant(BRUTE, "vb1")), "none"]
+        got = verl.compute_score_batch(
+            data_sources=["anneval"] * 3, solution_strs=texts, ground_truths=[None] * 3,
+            extra_infos=[{"index": 0}, {"index": 0}, {"index": 1}], **self.kwargs,
+        )
+        self.assertEqual(len(got), 3)
+        self.assertTrue(all(0.0 < g["score"] < 1.0 for g in got[:2]), got)
+        self.assertEqual(got[2]["score"], -1.0)
+
+
+class Axolotl(unittest.TestCase):
+    def test_a_module_level_function_configured_from_the_environment(self):
+        os.environ["ANNEVAL_URLS"] = server.url
+        os.environ["ANNEVAL_OPTIONS"] = json.dumps(QUICK)
+        try:
+            from anneval import axolotl
+
+            self.assertGreaterEqual(len(inspect.signature(axolotl.reward).parameters), 2)
+            rewards = axolotl.reward(["p", "p"], [fenced(variant(BRUTE, "axolotl")), "nothing"],
+                                     completion_ids=[[1], [2]])
+        finally:
+            del os.environ["ANNEVAL_URLS"], os.environ["ANNEVAL_OPTIONS"]
+        self.assertTrue(0.0 < rewards[0] < 1.0, rewards)
+        self.assertEqual(rewards[1], -1.0)
+
+
+class OpenRlhf(unittest.TestCase):
+    def test_get_reward_with_openrlhfs_json(self):
+        prompt = "<|im_start|>user\nFaster, please:\n```rust\n" + BRUTE + "```<|im_end|>\n<|im_start|>assistant\n"
+        queries = [
+            prompt + fenced(variant(BRUTE, "openrlhf")) + "<|im_end|>",
+            prompt + "The kernel above is fine.<|im_end|>",  # only the prompt's code
+            prompt + "```rust\nfn broken(\n```<|im_end|>",
+        ]
+        body = {"query": queries, "prompts": [prompt] * 3, "labels": ["", "", ""]}
+        query = "dataset=random-xs-20-euclidean&ef=10,40&runs=1&fuel=false&max_queries=100&penalty=-0.5"
+        request = urllib.request.Request(f"{server.url}/get_reward?{query}", data=json.dumps(body).encode(),
+                                         headers={"Content-Type": "application/json"})
+        with urllib.request.urlopen(request, timeout=180) as response:
+            answer = json.loads(response.read())
+        self.assertEqual(len(answer["rewards"]), 3)
+        self.assertTrue(0.0 < answer["rewards"][0] < 1.0, answer)
+        self.assertEqual(answer["rewards"][1:], [-0.5, -0.5])
+        self.assertEqual(answer["verdicts"], ["ok", "no_code", "compile_error"])
+        self.assertEqual(answer["scores"][1:], [0.0, 0.0])
+        for name, values in answer["extra_logs"].items():
+            self.assertEqual(len(values), 3, name)
+            self.assertTrue(all(isinstance(v, float) for v in values), name)
+
+
+class Exemplars(unittest.TestCase):
+    def test_the_pool_after_the_others(self):
+        client = AnnevalClient(server.url)
+        client.score_groups([[variant(BRUTE, "pool-a"), variant(BRUTE, "pool-b")]], **QUICK)
+        pool = client.exemplars(limit=5, **QUICK)
+        self.assertGreaterEqual(len(pool), 1)
+        rewards = [e["normalized_reward"] for e in pool]
+        self.assertEqual(rewards, sorted(rewards, reverse=True))
+        # Comment variants of one kernel are one exemplar, ranked by the
+        # median of its measurements.
+        scans = [e for e in pool if "variant" in e["source"]]
+        self.assertEqual(len(scans), 1, [e["source"][-30:] for e in pool])
+        self.assertGreaterEqual(scans[0]["measurements"], 2)
+        for key in ("max_recall", "qps_at_recall", "frontier"):
+            self.assertIn(key, scans[0]["summary"])
+        self.assertEqual(client.exemplars(language="cpp", **{**QUICK, "runs": 2}), [])
+
+
+if __name__ == "__main__":
+    unittest.main()

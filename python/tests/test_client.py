@@ -1,0 +1,78 @@
+"""The client's own logic, and what a dead service does to each adapter:
+never an exception that ends a training run."""
+
+import asyncio
+import unittest
+
+from anneval import AnnevalClient, AnnevalError, options_from_env, plan_batches
+from anneval.trl import async_reward_function, reward_function
+from anneval import verl
+
+from .live import BRUTE, DEAD, QUICK, fenced
+
+
+class Batches(unittest.TestCase):
+    def test_groups_stay_together(self):
+        self.assertEqual(plan_batches([8] * 16, 64), [list(range(0, 64)), list(range(64, 128))])
+        # 3 groups of 30: two fit in 64, the third starts a batch.
+        self.assertEqual([len(b) for b in plan_batches([30, 30, 30], 64)], [60, 30])
+        # A group larger than a batch is split; the next group, whole, may
+        # join its remainder.
+        self.assertEqual([len(b) for b in plan_batches([70, 2], 64)], [64, 8])
+        self.assertEqual([len(b) for b in plan_batches([5, 70], 64)], [5, 64, 6])
+        flat = [i for b in plan_batches([3, 1, 7, 2], 4) for i in b]
+        self.assertEqual(flat, list(range(13)), "every index once, in order")
+        self.assertEqual(plan_batches([], 64), [])
+        with self.assertRaises(ValueError):
+            plan_batches([1], 0)
+
+
+class Replicas(unittest.TestCase):
+    def test_ranks_start_at_different_replicas(self):
+        urls = ["http://a:1", "http://b:1", "http://c:1"]
+        firsts = [AnnevalClient(urls, rank=r)._next_url() for r in range(6)]
+        self.assertEqual(firsts, urls + urls)
+        client = AnnevalClient(urls, rank=1)
+        self.assertEqual([client._next_url() for _ in range(4)], ["http://b:1", "http://c:1", "http://a:1", "http://b:1"])
+
+    def test_settings_from_the_environment(self):
+        env = {"ANNEVAL_URLS": "http://a:1, http://b:2", "ANNEVAL_OPTIONS": '{"dataset": "d", "runs": 2}',
+               "ANNEVAL_PENALTY": "-2", "ANNEVAL_LANGUAGE": "cpp"}
+        self.assertEqual(options_from_env(env), {"urls": ["http://a:1", "http://b:2"], "language": "cpp",
+                                                 "penalty": -2.0, "options": {"dataset": "d", "runs": 2}})
+        for bad in ({"ANNEVAL_OPTIONS": "[1]"}, {"ANNEVAL_OPTIONS": "{"}, {"ANNEVAL_PENALTY": "low"}):
+            with self.assertRaises(ValueError):
+                options_from_env(bad)
+
+
+class DeadService(unittest.TestCase):
+    """Unreachable replicas: `None` for TRL (it skips the completion), the
+    penalty flagged as a service error for verl."""
+
+    def client(self):
+        return AnnevalClient([DEAD], max_retries=2, timeout=5)
+
+    def test_the_client_raises(self):
+        with self.assertRaises(AnnevalError):
+            self.client().health()
+
+    def test_trl_gets_none(self):
+        reward = reward_function(client=self.client(), **QUICK)
+        completions = [fenced(BRUTE), "no code", None]
+        self.assertEqual(reward(prompts=["p"] * 3, completions=completions), [None, -1.0, None])
+
+    def test_trl_async_gets_none(self):
+        reward = async_reward_function(client=self.client(), **QUICK)
+        got = asyncio.run(reward(prompts=["p"], completions=[fenced(BRUTE)]))
+        self.assertEqual(got, [None])
+
+    def test_verl_gets_the_penalty_flagged(self):
+        one = verl.compute_score("anneval", fenced(BRUTE), None, None, urls=DEAD, penalty=-3.0, max_retries=2, **QUICK)
+        self.assertEqual(one["score"], -3.0)
+        self.assertEqual(one["anneval_service_error"], 1.0)
+        batch = verl.compute_score_batch(["anneval"], [fenced(BRUTE)], [None], [None], urls=DEAD, max_retries=2, **QUICK)
+        self.assertEqual((batch[0]["score"], batch[0]["anneval_service_error"]), (-1.0, 1.0))
+
+
+if __name__ == "__main__":
+    unittest.main()
