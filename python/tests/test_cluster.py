@@ -3,6 +3,7 @@ cluster: two raylets on this machine, one CPU each): one replica per node,
 a TRL-shaped call scored through both, and nothing left running after."""
 
 import os
+import subprocess
 import tempfile
 import time
 import unittest
@@ -11,7 +12,7 @@ import urllib.request
 from anneval import AnnevalClient
 from anneval.trl import reward_function
 
-from .live import BRUTE, QUICK, binary, fenced, variant
+from .live import BRUTE, QUICK, ROOT, binary, fenced, variant
 
 try:
     import ray
@@ -87,6 +88,13 @@ class LocalCluster(unittest.TestCase):
             ray.shutdown()
             cluster.shutdown()
             work.cleanup()
+
+
+class Slurm(unittest.TestCase):
+    def test_the_example_job_script_is_valid_bash(self):
+        # Documented, not run here (no Slurm): at least it parses.
+        script = os.path.join(ROOT, "python", "examples", "anneval-serve.sbatch")
+        subprocess.run(["bash", "-n", script], check=True)
 
 
 if __name__ == "__main__":

@@ -257,18 +257,23 @@ fn from_ledger(state: &AppState, hash: &str) -> Option<Response> {
     cached_answer(state, hash).map(|answer| axum::Json(answer).into_response())
 }
 
+/// A single-candidate request's options and candidate, validated.
+fn prepare_single(
+    state: &AppState,
+    request: &ScoreRequest,
+) -> Result<(api::Resolved, Candidate), BadRequest> {
+    let resolved = request.options.resolve()?;
+    let candidate = request.candidate.candidate(state.max_source)?;
+    check_available(state, &resolved.dataset.name)?;
+    Ok((resolved, candidate))
+}
+
 async fn score(State(state): State<AppState>, body: Bytes) -> Response {
     let request: ScoreRequest = match parse(&body, &["candidate"]) {
         Ok(r) => r,
         Err(e) => return e.into_response(),
     };
-    let prepared = (|| {
-        let resolved = request.options.resolve()?;
-        let candidate = request.candidate.candidate(state.max_source)?;
-        check_available(&state, &resolved.dataset.name)?;
-        Ok::<_, BadRequest>((resolved, candidate))
-    })();
-    let (resolved, candidate) = match prepared {
+    let (resolved, candidate) = match prepare_single(&state, &request) {
         Ok(p) => p,
         Err(e) => return e.into_response(),
     };
@@ -466,19 +471,12 @@ async fn reward(State(state): State<AppState>, body: Bytes) -> Response {
         Ok(r) => r,
         Err(e) => return e.into_response(),
     };
-    let prepared = (|| {
-        if request.options.wait == Some(false) {
-            return Err(BadRequest(
-                400,
-                "a reward is always waited for; POST /v1/score with \"wait\": false answers at once".into(),
-            ));
-        }
-        let resolved = request.options.resolve()?;
-        let candidate = request.candidate.candidate(state.max_source)?;
-        check_available(&state, &resolved.dataset.name)?;
-        Ok::<_, BadRequest>((resolved, candidate))
-    })();
-    let (resolved, candidate) = match prepared {
+    if request.options.wait == Some(false) {
+        let message =
+            "a reward is always waited for; POST /v1/score with \"wait\": false answers at once";
+        return BadRequest(400, message.into()).into_response();
+    }
+    let (resolved, candidate) = match prepare_single(&state, &request) {
         Ok(p) => p,
         Err(e) => return e.into_response(),
     };
