@@ -148,7 +148,11 @@ class AnnevalClient:
             )
             try:
                 with urllib.request.urlopen(request, timeout=self.timeout) as response:
-                    return json.loads(response.read())
+                    body = response.read()
+                try:
+                    return json.loads(body)
+                except ValueError:
+                    raise AnnevalError(f"{url}: the answer is not JSON: {body[:200]!r}") from None
             except urllib.error.HTTPError as e:
                 text = e.read().decode(errors="replace")
                 if e.code == 429:
@@ -204,7 +208,10 @@ class AnnevalClient:
         def run(batch):
             try:
                 answer = self.score_batch([flat[i] for i in batch], language=language, **options)
-                return batch, answer["results"]
+                results = answer.get("results") if isinstance(answer, dict) else None
+                if not isinstance(results, list) or len(results) != len(batch):
+                    raise AnnevalError(f"a batch answer without one result per kernel: {str(answer)[:200]}")
+                return batch, results
             except AnnevalError as e:
                 return batch, [e] * len(batch)
 

@@ -123,7 +123,7 @@ class Scorer:
             )
             for group, group_answers in zip(groups, answers):
                 for (i, _), answer in zip(group, group_answers):
-                    if isinstance(answer, AnnevalError):
+                    if isinstance(answer, AnnevalError) or not isinstance(answer, dict):
                         outcomes[i] = Outcome(None, "service_error", str(answer))
                     else:
                         outcomes[i] = self._credit(answer)
@@ -138,6 +138,9 @@ class Scorer:
         if source is None or not source.strip():
             return Outcome(self.penalty, "no_code", f"no {language} kernel in the completion")
         try:
-            return self._credit(self.client.reward(source, language=language, **options))
+            answer = self.client.reward(source, language=language, **options)
         except AnnevalError as e:
             return Outcome(None, "service_error", str(e))
+        if not isinstance(answer, dict):
+            return Outcome(None, "service_error", f"an answer that is not an evaluation: {str(answer)[:200]}")
+        return self._credit(answer)

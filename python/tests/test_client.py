@@ -2,6 +2,8 @@
 never an exception that ends a training run."""
 
 import asyncio
+import http.server
+import threading
 import unittest
 
 from anneval import AnnevalClient, AnnevalError, options_from_env, plan_batches
@@ -72,6 +74,39 @@ class DeadService(unittest.TestCase):
         self.assertEqual(one["anneval_service_error"], 1.0)
         batch = verl.compute_score_batch(["anneval"], [fenced(BRUTE)], [None], [None], urls=DEAD, max_retries=2, **QUICK)
         self.assertEqual((batch[0]["score"], batch[0]["anneval_service_error"]), (-1.0, 1.0))
+
+
+class GarbledService(unittest.TestCase):
+    """A replica behind a misconfigured proxy that answers 200 with HTML:
+    a service error, never an exception or a reward."""
+
+    def setUp(self):
+        class Proxy(http.server.BaseHTTPRequestHandler):
+            def answer(self):
+                body = b"<html>502 from the proxy</html>"
+                self.send_response(200)
+                self.send_header("Content-Length", str(len(body)))
+                self.end_headers()
+                self.wfile.write(body)
+
+            do_GET = do_POST = answer
+
+            def log_message(self, *args):
+                pass
+
+        self.proxy = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Proxy)
+        threading.Thread(target=self.proxy.serve_forever, daemon=True).start()
+        self.url = f"http://127.0.0.1:{self.proxy.server_address[1]}"
+
+    def tearDown(self):
+        self.proxy.shutdown()
+        self.proxy.server_close()
+
+    def test_trl_and_verl(self):
+        reward = reward_function(self.url, **QUICK)
+        self.assertEqual(reward(prompts=["p"], completions=[fenced(BRUTE)]), [None])
+        one = verl.compute_score("anneval", fenced(BRUTE), None, None, urls=self.url, **QUICK)
+        self.assertEqual((one["score"], one["anneval_service_error"]), (-1.0, 1.0))
 
 
 if __name__ == "__main__":
