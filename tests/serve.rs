@@ -331,6 +331,12 @@ fn every_endpoint_and_every_error() {
             "unknown query parameter \"efs\"",
         ),
         (
+            "/get_reward?dataset=random-xs-20-euclidean&k=500",
+            json!({"query": [format!("```rust\n{}```", brute())]}).to_string(),
+            400,
+            "ground truth of depth",
+        ),
+        (
             "/get_reward?penalty=low",
             json!({"query": ["a"]}).to_string(),
             400,

@@ -577,7 +577,13 @@ async fn get_reward(
                     .get_mut(&key)
                     .and_then(|list| list[i].take())
                     .expect("each sample's receiver, taken once");
-                answer_of(receiver).await.map_err(|_| "service_error")
+                match answer_of(receiver).await {
+                    Ok(answer) => Ok(answer),
+                    // Options the dataset cannot serve (k beyond its ground
+                    // truth, say): the request's fault, not the model's.
+                    Err((400, message)) => return error(400, message),
+                    Err(_) => Err("service_error"),
+                }
             }
         };
         let (verdict, reward, normalized) = match &answer {
