@@ -31,7 +31,6 @@ pub struct Member {
 }
 
 /// The candidates waiting together; closed once a worker takes them.
-#[derive(Default)]
 pub struct Gathering {
     members: Mutex<Option<Vec<Member>>>,
 }

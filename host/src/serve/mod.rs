@@ -689,11 +689,7 @@ fn openrlhf_samples(
         if let Some(serde_json::Value::Object(overrides)) = label {
             options.extend(overrides);
         }
-        let language = match options.remove("language") {
-            None => Language::Rust,
-            Some(v) => serde_json::from_value(v.clone())
-                .map_err(|_| BadRequest(400, format!("language {v}: one of rust, c, cpp")))?,
-        };
+        let language = take_language(&mut options)?.unwrap_or(Language::Rust);
         let options = api::options_from(options)?;
         let resolved = options.resolve()?;
         check_available(state, &resolved.dataset.name)?;
@@ -717,19 +713,26 @@ fn openrlhf_samples(
     Ok((penalty, samples))
 }
 
+/// Takes the `language` parameter out of query options.
+fn take_language(
+    options: &mut serde_json::Map<String, serde_json::Value>,
+) -> Result<Option<Language>, BadRequest> {
+    options
+        .remove("language")
+        .map(|v| {
+            serde_json::from_value(v.clone())
+                .map_err(|_| BadRequest(400, format!("language {v}: one of rust, c, cpp")))
+        })
+        .transpose()
+}
+
 async fn exemplars(
     State(state): State<AppState>,
     Query(pairs): Query<Vec<(String, String)>>,
 ) -> Response {
     let found = (|| {
         let mut options = api::query_options(&pairs, &["language", "limit"])?;
-        let language = match options.remove("language") {
-            None => None,
-            Some(v) => Some(
-                serde_json::from_value::<Language>(v.clone())
-                    .map_err(|_| BadRequest(400, format!("language {v}: one of rust, c, cpp")))?,
-            ),
-        };
+        let language = take_language(&mut options)?;
         let limit = match options.remove("limit") {
             None => 8,
             Some(v) => v
