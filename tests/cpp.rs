@@ -143,6 +143,27 @@ fn x86_intrinsics_build_for_the_sandbox_at_the_sdks_cost() {
 }
 
 #[test]
+fn an_intrinsic_without_a_fast_sandbox_form_is_a_compile_error_that_names_it() {
+    let _serial = common::one_at_a_time();
+    let evaluator = common::evaluator();
+    let data = common::xs20("random-xs-20-euclidean");
+    let kernel = skeleton(
+        "truncating half conversion",
+        "#include <immintrin.h>",
+        "volatile __m128i h = _mm_cvtps_ph(_mm_set1_ps(1.7f), _MM_FROUND_TO_ZERO | _MM_FROUND_NO_EXC);\n    (void)h;",
+    );
+    let eval = evaluator
+        .evaluate_entries(&[(kernel, Engine::Wasm)], data, &common::quick(), &Quiet)
+        .remove(0);
+    assert_eq!(eval.verdict, Verdict::CompileError, "{}", eval.message);
+    assert!(
+        eval.message.contains("rounds to nearest only"),
+        "{}",
+        eval.message
+    );
+}
+
+#[test]
 fn wasi_calls_of_a_cpp_kernel_are_answered_with_nothing() {
     let (canary, secret) = common::canary();
     let evaluator = common::evaluator();

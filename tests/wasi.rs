@@ -29,7 +29,7 @@ fn wasi_component(origin: &str, source: &str) -> Candidate {
     std::os::unix::fs::symlink("/usr/include/wasm32-wasi", sysroot.join("include")).unwrap();
     std::os::unix::fs::symlink("/usr/lib/wasm32-wasi", sysroot.join("lib/wasm32-wasi")).unwrap();
     std::fs::create_dir_all(work.join("simde")).unwrap();
-    std::os::unix::fs::symlink("/usr/include/simde", work.join("simde/simde")).unwrap();
+    std::os::unix::fs::symlink(anneval::compile::clang::SIMDE, work.join("simde/simde")).unwrap();
     let out = Command::new(format!("{LLVM_DIR}/bin/clang++"))
         .current_dir(work)
         .args(WASM_FLAGS)

@@ -14,9 +14,48 @@
 #ifndef ANNEVAL_X86_H
 #define ANNEVAL_X86_H
 
+/* The build defines the x86 feature macros this layer provides (so code that
+ * dispatches on __AVX2__ takes its vector path); SIMDe must still translate
+ * every intrinsic, never reach for the x86 instructions those macros name. */
+#define SIMDE_X86_MMX_NO_NATIVE
+#define SIMDE_X86_SSE_NO_NATIVE
+#define SIMDE_X86_SSE2_NO_NATIVE
+#define SIMDE_X86_SSE3_NO_NATIVE
+#define SIMDE_X86_SSSE3_NO_NATIVE
+#define SIMDE_X86_SSE4_1_NO_NATIVE
+#define SIMDE_X86_SSE4_2_NO_NATIVE
+#define SIMDE_X86_AVX_NO_NATIVE
+#define SIMDE_X86_AVX2_NO_NATIVE
+#define SIMDE_X86_FMA_NO_NATIVE
+#define SIMDE_X86_F16C_NO_NATIVE
+#define SIMDE_X86_AVX512F_NO_NATIVE
+#define SIMDE_X86_AVX512BW_NO_NATIVE
+#define SIMDE_X86_AVX512VL_NO_NATIVE
+#define SIMDE_X86_AVX512DQ_NO_NATIVE
+#define SIMDE_X86_AVX512CD_NO_NATIVE
+#define SIMDE_X86_AVX512VNNI_NO_NATIVE
+#define SIMDE_X86_AVX512BF16_NO_NATIVE
+#define SIMDE_X86_AVX512BITALG_NO_NATIVE
+#define SIMDE_X86_AVX512VPOPCNTDQ_NO_NATIVE
+#define SIMDE_X86_AVX512VBMI_NO_NATIVE
+#define SIMDE_X86_AVX512VBMI2_NO_NATIVE
+#define SIMDE_X86_AVX512VP2INTERSECT_NO_NATIVE
+#define SIMDE_X86_AVX5124VNNIW_NO_NATIVE
+#define SIMDE_X86_GFNI_NO_NATIVE
+#define SIMDE_X86_PCLMUL_NO_NATIVE
+#define SIMDE_X86_VPCLMULQDQ_NO_NATIVE
+#define SIMDE_X86_XOP_NO_NATIVE
+#define SIMDE_X86_SVML_NO_NATIVE
+
+/* Half precision as SIMDe's portable type: clang 16 has no _Float16 for wasm32. */
+#define SIMDE_FLOAT16_API 1 /* SIMDE_FLOAT16_API_PORTABLE */
+
 #define SIMDE_ENABLE_NATIVE_ALIASES
 #include <simde/x86/avx2.h>
 #include <simde/x86/fma.h>
+#include <simde/x86/f16c.h>
+#include <simde/x86/avx512.h>
+#include <wasm_simd128.h>
 
 /* a * b + c, rounded once (twice without relaxed SIMD). */
 static inline simde__m128 anneval__madd_ps(simde__m128 a, simde__m128 b, simde__m128 c) {
@@ -51,6 +90,23 @@ static inline simde__m256d anneval__madd_256pd(simde__m256d a, simde__m256d b, s
   r_.m128d[0] = anneval__madd_pd(a_.m128d[0], b_.m128d[0], c_.m128d[0]);
   r_.m128d[1] = anneval__madd_pd(a_.m128d[1], b_.m128d[1], c_.m128d[1]);
   return simde__m256d_from_private(r_);
+}
+
+/* The 512-bit forms, a quarter at a time. */
+static inline simde__m512 anneval__madd_512ps(simde__m512 a, simde__m512 b, simde__m512 c) {
+  simde__m512_private a_ = simde__m512_to_private(a), b_ = simde__m512_to_private(b),
+                      c_ = simde__m512_to_private(c), r_;
+  for (int i = 0; i < 4; i++) r_.m128[i] = anneval__madd_ps(a_.m128[i], b_.m128[i], c_.m128[i]);
+  return simde__m512_from_private(r_);
+}
+static inline simde__m512 anneval_fmadd_512ps(simde__m512 a, simde__m512 b, simde__m512 c) {
+  return anneval__madd_512ps(a, b, c);
+}
+static inline simde__m512 anneval_fmsub_512ps(simde__m512 a, simde__m512 b, simde__m512 c) {
+  return anneval__madd_512ps(a, b, simde_mm512_xor_ps(c, simde_mm512_set1_ps(-0.0f)));
+}
+static inline simde__m512 anneval_fnmadd_512ps(simde__m512 a, simde__m512 b, simde__m512 c) {
+  return anneval__madd_512ps(simde_mm512_xor_ps(a, simde_mm512_set1_ps(-0.0f)), b, c);
 }
 
 /* fmadd: a * b + c; fmsub: a * b - c; fnmadd: c - a * b. */
@@ -103,6 +159,12 @@ static inline simde__m256d anneval_fnmadd_pd(simde__m256d a, simde__m256d b, sim
 #undef _mm256_fmadd_pd
 #undef _mm256_fmsub_pd
 #undef _mm256_fnmadd_pd
+#undef _mm512_fmadd_ps
+#undef _mm512_fmsub_ps
+#undef _mm512_fnmadd_ps
+#define _mm512_fmadd_ps(a, b, c) anneval_fmadd_512ps(a, b, c)
+#define _mm512_fmsub_ps(a, b, c) anneval_fmsub_512ps(a, b, c)
+#define _mm512_fnmadd_ps(a, b, c) anneval_fnmadd_512ps(a, b, c)
 #define _mm_fmadd_ps(a, b, c) anneval_fmadd_128ps(a, b, c)
 #define _mm_fmsub_ps(a, b, c) anneval_fmsub_128ps(a, b, c)
 #define _mm_fnmadd_ps(a, b, c) anneval_fnmadd_128ps(a, b, c)
@@ -115,5 +177,7 @@ static inline simde__m256d anneval_fnmadd_pd(simde__m256d a, simde__m256d b, sim
 #define _mm256_fmadd_pd(a, b, c) anneval_fmadd_pd(a, b, c)
 #define _mm256_fmsub_pd(a, b, c) anneval_fmsub_pd(a, b, c)
 #define _mm256_fnmadd_pd(a, b, c) anneval_fnmadd_pd(a, b, c)
+
+#include "anneval_x86_int.h"
 
 #endif /* ANNEVAL_X86_H */

@@ -47,7 +47,7 @@ pub const FILES: &[TemplateFile] = embed![
 /// includes are generated at compile time from [`wit`].
 pub const CPP_FILES: &[TemplateFile] = &cpp_files();
 
-const fn cpp_files() -> [TemplateFile; 23] {
+const fn cpp_files() -> [TemplateFile; 24] {
     macro_rules! cpp {
         ($($path:literal),* $(,)?) => {
             [$(TemplateFile { path: $path, contents: include_str!(concat!("../../guest-template-cpp/", $path)) }),*]
@@ -68,6 +68,7 @@ const fn cpp_files() -> [TemplateFile; 23] {
         "kernel.cpp",
         "kernel.c",
         "include/anneval_x86.h",
+        "include/anneval_x86_int.h",
         "include/immintrin.h",
         "include/x86intrin.h",
         "include/xmmintrin.h",

@@ -33,7 +33,11 @@ use crate::template;
 pub const LLVM_DIR: &str = "/usr/lib/llvm-16";
 const WASI_INCLUDE: &str = "/usr/include/wasm32-wasi";
 const WASI_LIB: &str = "/usr/lib/wasm32-wasi";
-const SIMDE: &str = "/usr/include/simde";
+/// SIMDe, which translates x86 intrinsics to simd128: 0.8.2, the newest the
+/// registries carry (Debian has 0.7.4, whose wasm paths miss even
+/// `_mm_mullo_epi16` and `_mm_shuffle_epi8`); scripts/setup unpacks it here
+/// from PyPI's `simde-py`.
+pub const SIMDE: &str = "/usr/local/share/anneval/simde-0.8.2/simde";
 
 /// Where the jailed compiler sees the wasm32 sysroot and SIMDe.
 pub const JAIL_SYSROOT: &str = "/toolchain/sysroot";
@@ -55,6 +59,28 @@ pub const WASM_FLAGS: &[&str] = &[
     "-Wl,--stack-first",
     "-Wl,-z,stack-size=1048576",
     "-Wl,--strip-debug",
+    // The x86 features guest-template-cpp/include translates to simd128 with
+    // every intrinsic vectorised (tests/intrinsics.rs), so that code which
+    // dispatches on them takes its vector path.
+    "-D__SSE__",
+    "-D__SSE2__",
+    "-D__SSE3__",
+    "-D__SSSE3__",
+    "-D__SSE4_1__",
+    "-D__SSE4_2__",
+    "-D__POPCNT__",
+    "-D__LZCNT__",
+    "-D__BMI__",
+    "-D__AVX__",
+    "-D__AVX2__",
+    "-D__FMA__",
+    "-D__F16C__",
+    "-D__AVX512F__",
+    "-D__AVX512BW__",
+    "-D__AVX512DQ__",
+    "-D__AVX512VL__",
+    "-D__AVX512VNNI__",
+    "-D__AVX512VPOPCNTDQ__",
 ];
 
 /// Flags of the native runner: this CPU's features (AVX2 and FMA where
@@ -112,7 +138,7 @@ impl Clang {
                 format!("{LLVM_DIR}/lib/clang/16/lib/wasi/libclang_rt.builtins-wasm32.a"),
                 "libclang-rt-16-dev-wasm32",
             ),
-            (format!("{SIMDE}/x86/avx2.h"), "libsimde-dev"),
+            (format!("{SIMDE}/x86/avx2.h"), "SIMDe 0.8.2"),
         ];
         let missing: Vec<&str> = needed
             .iter()
@@ -121,10 +147,9 @@ impl Clang {
             .collect();
         if !missing.is_empty() {
             bail!(
-                "C and C++ candidates need Debian's {} (run scripts/setup, or \
-                 `sudo apt-get install {}`)",
-                missing.join(", "),
-                missing.join(" ")
+                "C and C++ candidates need {}: run scripts/setup, which installs \
+                 the Debian packages with apt-get and SIMDe from PyPI's simde-py",
+                missing.join(", ")
             );
         }
         let out = Command::new(format!("{LLVM_DIR}/bin/clang"))
