@@ -156,6 +156,13 @@ static inline void anneval_prefetch(const void *p) {
 #endif
 }
 
+/* In the sandbox, code that prefetches with the compiler's builtin (as
+ * hnswlib and GLASS do) gets this prefetch too: clang drops the builtin for
+ * WebAssembly, which would make tuned prefetching look worthless. */
+#if defined(__wasm__) && !defined(__builtin_prefetch)
+#define __builtin_prefetch(p, ...) anneval_prefetch(p)
+#endif
+
 /* A deterministic random number generator (SplitMix64): the same seed gives
  * the same sequence on both engines. */
 typedef struct anneval_rng { uint64_t state; } anneval_rng;

@@ -107,6 +107,8 @@ struct Cost {
     lane_moves: usize,
     /// A loop or a call left in the body (a scalar helper, a lane loop).
     loops_or_calls: usize,
+    /// Scalar loads: a prefetch in the sandbox is one.
+    scalar_loads: usize,
 }
 
 /// The cost of each function of `wasm` named `probe_*`, by probe name.
@@ -167,6 +169,9 @@ fn probe_costs(wasm: &[u8]) -> HashMap<String, Cost> {
                         || name.contains("Load")
                         || name.contains("Store")
                         || matches!(name, "End" | "Return" | "Drop" | "Nop" | "Block");
+                    if name.starts_with("I32Load") || name.starts_with("I64Load") {
+                        cost.scalar_loads += 1;
+                    }
                     if name.contains("ExtractLane") || name.contains("ReplaceLane") {
                         cost.lane_moves += 1;
                     }
@@ -287,6 +292,13 @@ fn every_intrinsic_is_exact_and_vectorised() {
                 "{}: {} wasm instructions ({} lane moves, {} loops or calls) \
                  against a simd128 bound of {}: a scalar loop per lane?",
                 probe.name, cost.compute, cost.lane_moves, cost.loops_or_calls, probe.bound
+            ));
+        }
+        // A prefetch must stay a load, not vanish as clang's builtin does.
+        if probe.name.contains("prefetch") && cost.scalar_loads == 0 {
+            failures.push(format!(
+                "{}: no load left: the prefetch vanished",
+                probe.name
             ));
         }
         table.push_str(&format!(

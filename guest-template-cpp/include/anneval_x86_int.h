@@ -194,6 +194,16 @@ static inline simde__m256 anneval_cvtepi32_ps_256(simde__m256i a) {
   return simde__m256_from_private(r_);
 }
 
+/* The AVX-512 sum of sixteen 32-bit integers (wrapping). */
+static inline int anneval_reduce_add_epi32_512(simde__m512i a) {
+  simde__m512i_private a_ = simde__m512i_to_private(a);
+  v128_t x = wasm_i32x4_add(wasm_i32x4_add(ANNEVAL__V(a_.m128i[0]), ANNEVAL__V(a_.m128i[2])),
+                            wasm_i32x4_add(ANNEVAL__V(a_.m128i[1]), ANNEVAL__V(a_.m128i[3])));
+  x = wasm_i32x4_add(x, wasm_i32x4_shuffle(x, x, 2, 3, 2, 3));
+  x = wasm_i32x4_add(x, wasm_i32x4_shuffle(x, x, 1, 1, 1, 1));
+  return wasm_i32x4_extract_lane(x, 0);
+}
+
 /* POPCNT, LZCNT and BMI's counts: one WebAssembly instruction each. */
 static inline int anneval_popcnt_u32(uint32_t x) { return __builtin_popcount(x); }
 static inline long long anneval_popcnt_u64(uint64_t x) { return __builtin_popcountll(x); }
@@ -251,6 +261,7 @@ static inline void anneval__prefetch(const void *p) {
 #undef _mm_popcnt_u32
 #undef _mm_popcnt_u64
 #undef _mm512_reduce_add_ps
+#undef _mm512_reduce_add_epi32
 #define _mm_sad_epu8(a, b) anneval_sad_epu8(a, b)
 #define _mm256_sad_epu8(a, b) anneval_sad_epu8_256(a, b)
 #define _mm512_sad_epu8(a, b) anneval_sad_epu8_512(a, b)
@@ -284,6 +295,10 @@ static inline void anneval__prefetch(const void *p) {
 #define _blsr_u32(x) anneval_blsr_u32(x)
 #define _blsr_u64(x) anneval_blsr_u64(x)
 #define _mm512_reduce_add_ps(a) anneval_reduce_add_ps_512(a)
+#define _mm512_reduce_add_epi32(a) anneval_reduce_add_epi32_512(a)
 #define _mm_prefetch(p, hint) anneval__prefetch((const void *)(p))
+#ifndef __builtin_prefetch
+#define __builtin_prefetch(p, ...) anneval__prefetch((const void *)(p))
+#endif
 
 #endif /* ANNEVAL_X86_INT_H */
