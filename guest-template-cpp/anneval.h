@@ -4,8 +4,9 @@
  * the five functions of the contract at the bottom. Everything here compiles
  * to WebAssembly simd128 with relaxed-SIMD fused multiply-add for the sandbox
  * (which runs it as one rounding, as x86's FMA does) and, from the same
- * source, to AVX2 with FMA for the native engine (clang -O3 -march=native on
- * such a CPU).
+ * source, to AVX-512 or AVX2 with FMA for the native engine (clang -O3
+ * -march=native on such a CPU). Quantised codes and half-precision vectors
+ * are in anneval_quant.h, which this header includes.
  */
 #ifndef ANNEVAL_H
 #define ANNEVAL_H
@@ -16,7 +17,7 @@
 
 #if defined(__wasm_simd128__)
 #include <wasm_simd128.h>
-#elif defined(__AVX2__) && defined(__FMA__)
+#elif defined(__AVX2__)
 #include <immintrin.h>
 #endif
 
@@ -87,6 +88,20 @@ static inline float anneval_l2_sq(const float *a, const float *b, size_t n) {
     s3 = anneval__madd(s3, d3, d3);
   }
   sum = anneval__sum4(s0, s1, s2, s3);
+#elif defined(__AVX512F__)
+  __m512 s0 = _mm512_setzero_ps(), s1 = s0;
+  for (; i + 32 <= n; i += 32) {
+    __m512 d0 = _mm512_sub_ps(_mm512_loadu_ps(a + i), _mm512_loadu_ps(b + i));
+    __m512 d1 = _mm512_sub_ps(_mm512_loadu_ps(a + i + 16), _mm512_loadu_ps(b + i + 16));
+    s0 = _mm512_fmadd_ps(d0, d0, s0);
+    s1 = _mm512_fmadd_ps(d1, d1, s1);
+  }
+  if (i + 16 <= n) {
+    __m512 d = _mm512_sub_ps(_mm512_loadu_ps(a + i), _mm512_loadu_ps(b + i));
+    s0 = _mm512_fmadd_ps(d, d, s0);
+    i += 16;
+  }
+  sum = _mm512_reduce_add_ps(_mm512_add_ps(s0, s1));
 #elif defined(__AVX2__) && defined(__FMA__)
   __m256 s0 = _mm256_setzero_ps(), s1 = s0;
   for (; i + 16 <= n; i += 16) {
@@ -117,6 +132,17 @@ static inline float anneval_dot(const float *a, const float *b, size_t n) {
     s3 = anneval__madd(s3, wasm_v128_load(a + i + 12), wasm_v128_load(b + i + 12));
   }
   sum = anneval__sum4(s0, s1, s2, s3);
+#elif defined(__AVX512F__)
+  __m512 s0 = _mm512_setzero_ps(), s1 = s0;
+  for (; i + 32 <= n; i += 32) {
+    s0 = _mm512_fmadd_ps(_mm512_loadu_ps(a + i), _mm512_loadu_ps(b + i), s0);
+    s1 = _mm512_fmadd_ps(_mm512_loadu_ps(a + i + 16), _mm512_loadu_ps(b + i + 16), s1);
+  }
+  if (i + 16 <= n) {
+    s0 = _mm512_fmadd_ps(_mm512_loadu_ps(a + i), _mm512_loadu_ps(b + i), s0);
+    i += 16;
+  }
+  sum = _mm512_reduce_add_ps(_mm512_add_ps(s0, s1));
 #elif defined(__AVX2__) && defined(__FMA__)
   __m256 s0 = _mm256_setzero_ps(), s1 = s0;
   for (; i + 16 <= n; i += 16) {
@@ -162,6 +188,8 @@ static inline void anneval_prefetch(const void *p) {
 #if defined(__wasm__) && !defined(__builtin_prefetch)
 #define __builtin_prefetch(p, ...) anneval_prefetch(p)
 #endif
+
+#include "anneval_quant.h"
 
 /* A deterministic random number generator (SplitMix64): the same seed gives
  * the same sequence on both engines. */

@@ -21,7 +21,8 @@
 // the glue pads a short answer with NO_ID, which the host reports as invalid.
 //
 // Distances come from one source (anneval.h) that compiles to WebAssembly
-// simd128 in the sandbox and to AVX2 with FMA natively. Code written against
+// simd128 in the sandbox and to AVX-512 or AVX2 with FMA natively; so do the
+// quantised ones (anneval_quant.h: 8- and 4-bit codes, half precision). Code written against
 // x86 intrinsics (<immintrin.h>) also builds for the sandbox, through a
 // translation layer, but the SDK's functions are the portable way.
 #ifndef ANNEVAL_HPP
@@ -50,6 +51,28 @@ inline size_t padded_dim(size_t dim) { return anneval_padded_dim(dim); }
 inline float l2_sq(const float* a, const float* b, size_t n) { return anneval_l2_sq(a, b, n); }
 inline float dot(const float* a, const float* b, size_t n) { return anneval_dot(a, b, n); }
 inline void prefetch(const void* p) { anneval_prefetch(p); }
+
+// Quantised codes and half-precision vectors (anneval_quant.h): exact integer
+// distances between 8-bit and packed 4-bit codes, float distances to halves.
+inline uint32_t l2_sq_u8(const uint8_t* a, const uint8_t* b, size_t n) { return anneval_l2_sq_u8(a, b, n); }
+inline int32_t dot_i8(const int8_t* a, const int8_t* b, size_t n) { return anneval_dot_i8(a, b, n); }
+inline uint32_t l2_sq_u4(const uint8_t* a, const uint8_t* b, size_t nbytes) {
+  return anneval_l2_sq_u4(a, b, nbytes);
+}
+inline void pack_u4(const uint8_t* codes, size_t n, uint8_t* out) { anneval_pack_u4(codes, n, out); }
+inline uint16_t f16_from_f32(float x) { return anneval_f16_from_f32(x); }
+inline float f32_from_f16(uint16_t h) { return anneval_f32_from_f16(h); }
+inline float l2_sq_f16(const float* a, const uint16_t* b, size_t n) { return anneval_l2_sq_f16(a, b, n); }
+inline float dot_f16(const float* a, const uint16_t* b, size_t n) { return anneval_dot_f16(a, b, n); }
+
+// A uniform scalar quantiser (see anneval_sq in anneval_quant.h).
+struct ScalarQuantizer {
+  anneval_sq q;
+  static ScalarQuantizer fit(const float* v, size_t n, unsigned bits) { return {anneval_sq_fit(v, n, bits)}; }
+  uint8_t code(float x) const { return anneval_sq_code(&q, x); }
+  float value(uint8_t c) const { return anneval_sq_value(&q, c); }
+  float step() const { return q.step; }
+};
 
 // The kernel-side distance: smaller is nearer.
 inline float distance(Metric metric, const float* a, const float* b, size_t n) {

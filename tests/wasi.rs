@@ -186,3 +186,72 @@ fn kernels_compiled_by_anneval_import_no_wasi() {
         assert_eq!(wasi_imports(&candidate), Vec::<String>::new(), "{language}");
     }
 }
+
+/// The C++ reference as a WASI component with `code` at the start of `build`
+/// and `search` (after `headers`).
+fn wasi_reference_with(origin: &str, headers: &str, build: &str, search: &str) -> Candidate {
+    let source = common::cpp_reference_text_with(&[
+        (
+            common::BUILD_START,
+            &format!("{build}\n{}", common::BUILD_START),
+        ),
+        (SEARCH_START, &format!("{SEARCH_START}\n{search}\n")),
+    ]);
+    wasi_component(origin, &format!("{headers}\n{source}"))
+}
+
+const SEARCH_START: &str =
+    "  void search(const float* query, size_t k, size_t ef, std::vector<uint32_t>& out) {";
+
+#[test]
+fn timers_live_on_the_stopped_clock() {
+    let evaluator = common::evaluator();
+    let headers = "#include <unistd.h>\n#include <time.h>\n#include <poll.h>\n#include <cstdio>";
+    // Waiting ends the call at once, as a timeout that says why, whichever
+    // way the kernel waits and wherever.
+    for (origin, build, search) in [
+        ("sleep in build", "    usleep(100000000);", ""),
+        (
+            "nanosleep in search",
+            "",
+            "    { timespec t{100, 0}; nanosleep(&t, nullptr); }",
+        ),
+        ("poll timeout", "", "    poll(nullptr, 0, 2);"),
+        (
+            "absolute sleep",
+            "    { timespec t{5, 0}; clock_nanosleep(CLOCK_MONOTONIC, TIMER_ABSTIME, &t, nullptr); }",
+            "",
+        ),
+    ] {
+        let started = std::time::Instant::now();
+        let eval = common::score(
+            &evaluator,
+            &wasi_reference_with(origin, headers, build, search),
+            &common::quick(),
+        );
+        assert_eq!(eval.verdict, Verdict::Timeout, "{origin}: {}", eval.message);
+        assert!(
+            eval.message.contains("clocks are stopped"),
+            "{origin}: {}",
+            eval.message
+        );
+        assert!(
+            started.elapsed() < std::time::Duration::from_secs(60),
+            "{origin} took {:?}",
+            started.elapsed()
+        );
+    }
+    // A zero wait is a yield, due at once on every call of every pass; and
+    // an instant not after the clock's 0 has passed.
+    let eval = common::score(
+        &evaluator,
+        &wasi_reference_with(
+            "yields",
+            headers,
+            "    usleep(0); { timespec t{0, 0}; clock_nanosleep(CLOCK_MONOTONIC, TIMER_ABSTIME, &t, nullptr); }",
+            "    { timespec t{0, 0}; nanosleep(&t, nullptr); } poll(nullptr, 0, 0);",
+        ),
+        &common::quick(),
+    );
+    assert_eq!(eval.verdict, Verdict::Ok, "{}", eval.message);
+}

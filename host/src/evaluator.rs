@@ -533,7 +533,7 @@ impl Evaluator {
 
         let work = Workload {
             dataset: data,
-            guest_queries: &guest_test,
+            guest_queries: guest_test.into(),
             k: opts.k,
         };
         let protocol = opts.protocol();
@@ -545,7 +545,12 @@ impl Evaluator {
                     .as_ref()
                     .expect("standing kernels are loaded")
                     .runner(),
-                index: &built[i].as_ref().expect("standing kernels are built").index,
+                index: built[i]
+                    .as_ref()
+                    .expect("standing kernels are built")
+                    .index
+                    .as_slice()
+                    .into(),
             })
             .collect();
         let measured = measure::measure_sweep(&self.sandbox, &subjects, &work, &protocol, progress);

@@ -14,7 +14,7 @@ use wasmtime::component::{
 use wasmtime::{Store, StoreContextMut};
 
 use crate::sandbox::{
-    GuestLog, GuestState, MemoryLimitExceeded, Metering, Sandbox, is_sealed_wasi,
+    GuestLog, GuestState, MemoryLimitExceeded, Metering, Sandbox, StoppedClockWait, is_sealed_wasi,
 };
 use crate::verdict::{Failure, Verdict};
 
@@ -43,7 +43,9 @@ pub enum WitMetric {
     Angular,
 }
 
-/// A validated component, compiled for each engine.
+/// A validated component, compiled for each engine. Cloning it is cheap
+/// (the compiled code is shared).
+#[derive(Clone)]
 pub struct KernelComponent {
     deadline: Prepared,
     replay: Prepared,
@@ -51,6 +53,7 @@ pub struct KernelComponent {
 }
 
 /// A component compiled for one engine, linked, with its exports located.
+#[derive(Clone)]
 struct Prepared {
     pre: InstancePre<GuestState>,
     build: ComponentExportIndex,
@@ -130,7 +133,7 @@ impl KernelComponent {
         let limits = sandbox.limits();
         let prepared = &self.deadline;
         let mut store = sandbox.store(Metering::Deadline);
-        let _armed = sandbox.arm(&mut store, limits.build_timeout, limits.memory_bytes);
+        sandbox.arm(&mut store, limits.build_timeout, limits.memory_bytes);
         let instance = instantiate(prepared, &mut store, limits.build_timeout)?;
         let build = instance
             .get_typed_func::<(&[f32], u32, WitMetric, &[(String, String)]), (Vec<u8>,)>(
@@ -168,7 +171,7 @@ impl KernelComponent {
                 .set_fuel(u64::MAX)
                 .map_err(|e| Failure::internal(format!("setting fuel: {e}")))?;
         }
-        let _armed = sandbox.arm(&mut store, timeout, HOSTCALL_ALLOWANCE);
+        sandbox.arm(&mut store, timeout, HOSTCALL_ALLOWANCE);
         let instance = instantiate(prepared, &mut store, timeout)?;
         let constructor = instance
             .get_typed_func::<(&[u8],), (ResourceAny,)>(&mut store, &prepared.constructor)
@@ -215,7 +218,7 @@ impl Searcher {
     ) -> Result<PassOutput, Failure> {
         let n_queries = queries.len() / dim;
         let expected_bytes = n_queries.saturating_mul(k).saturating_mul(4);
-        let _armed = sandbox.arm(
+        sandbox.arm(
             &mut self.store,
             self.timeout,
             expected_bytes.saturating_add(HOSTCALL_ALLOWANCE),
@@ -280,7 +283,7 @@ impl Prepared {
         // Only a component that imports WASI gets it, sealed; a kernel
         // compiled by anneval imports none, and its linker stays empty.
         if wasi {
-            wasmtime_wasi::p2::add_to_linker_sync(&mut linker)
+            crate::sandbox::link_sealed_wasi(&mut linker)
                 .map_err(|e| Failure::internal(format!("defining the sealed WASI: {e:#}")))?;
         }
         let pre = linker.instantiate_pre(&component).map_err(|e| {
@@ -357,6 +360,9 @@ fn classify(err: wasmtime::Error, store: &Store<GuestState>, timeout: Duration) 
             format!("the kernel called exit({}) through WASI", exit.0),
             log,
         ));
+    }
+    if let Some(wait) = err.downcast_ref::<StoppedClockWait>() {
+        return Failure::new(Verdict::Timeout, wait.to_string());
     }
     if let Some(exceeded) = err.downcast_ref::<MemoryLimitExceeded>() {
         return Failure::new(Verdict::MemoryLimit, exceeded.to_string());

@@ -15,19 +15,22 @@
 //!   index, the same queries and arguments, on a fresh instance. WebAssembly
 //!   is deterministic here (no clock, no randomness, no threads, relaxed SIMD
 //!   deterministic, one memory limit), so the replay takes the same path and
-//!   finishes too. Should that ever fail, a replay that outlives
-//!   [`replay_allowance`] stops the process with a message (exit code 70):
-//!   it cannot be interrupted, and it must not hang an evaluator;
+//!   finishes too, with the same answers (the measurement checks that every
+//!   timed call answers exactly as its probe did). Should a replay ever run
+//!   on regardless, it runs on a thread of its own ([`Sandbox::replay`]):
+//!   past [`replay_allowance`] the evaluation gives up on it with a verdict
+//!   and goes on, and the thread, which nothing can interrupt, is left to
+//!   finish at the lowest priority. The process never stops for it;
 //! - the *metering* engine (fuel on) runs the untimed pass that counts
 //!   instructions.
 //!
 //! wasmtime is built without its `threads` feature, so no guest can create
 //! shared memory or threads: a guest is one thread.
 
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicI32, AtomicUsize, Ordering};
 use std::thread;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use wasmtime::{Config, Engine, OptLevel, ResourceLimiter, Store, Strategy};
 
@@ -49,6 +52,9 @@ pub struct Limits {
     pub max_component_bytes: usize,
     /// Diagnostic log kept per evaluation.
     pub max_log_bytes: usize,
+    /// How long a timed (replayed) call may run before the evaluation gives
+    /// up on it; `None`: [`replay_allowance`] of `call_timeout`.
+    pub replay_allowance: Option<Duration>,
 }
 
 impl Default for Limits {
@@ -61,6 +67,7 @@ impl Default for Limits {
             fuel_per_query: 20_000_000_000,
             max_component_bytes: 64 << 20,
             max_log_bytes: 64 << 10,
+            replay_allowance: None,
         }
     }
 }
@@ -80,9 +87,6 @@ pub enum Metering {
     Fuel,
 }
 
-/// Exit code of a process whose replayed call could not be stopped.
-pub const EXIT_STUCK_REPLAY: i32 = 70;
-
 /// How long a replay may run before it counts as stuck: four times the
 /// call's deadline, and at least a minute more than it. The call it replays
 /// finished within the deadline; a slow spell of the machine may stretch a
@@ -91,13 +95,35 @@ pub fn replay_allowance(timeout: Duration) -> Duration {
     (timeout * 4).max(timeout + Duration::from_secs(60))
 }
 
+/// Replayed calls the evaluations gave up on whose threads still run,
+/// process-wide.
+static ABANDONED_REPLAYS: AtomicUsize = AtomicUsize::new(0);
+
+/// How many replayed calls that ran past their allowance are still running
+/// (on threads of their own, at the lowest priority).
+pub fn abandoned_replays() -> usize {
+    ABANDONED_REPLAYS.load(Ordering::Relaxed)
+}
+
+/// Why a replayed call has no result.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ReplayLost {
+    /// It ran past its allowance, and was given up on.
+    Stuck(Duration),
+    /// No thread could be started for it.
+    NoThread(String),
+}
+
+/// The sandbox: the three engines and the limits. Cloning it is cheap and
+/// shares the engines (and their epoch ticker, which stops with the last
+/// clone).
+#[derive(Clone)]
 pub struct Sandbox {
     deadline: Engine,
     replay: Engine,
     metering: Engine,
     limits: Limits,
-    replays: Arc<Replays>,
-    ticker: Option<Ticker>,
+    _ticker: Arc<Ticker>,
 }
 
 impl Sandbox {
@@ -105,15 +131,59 @@ impl Sandbox {
         let deadline = Engine::new(&config(&limits, Metering::Deadline))?;
         let replay = Engine::new(&config(&limits, Metering::Replay))?;
         let metering = Engine::new(&config(&limits, Metering::Fuel))?;
-        let replays = Arc::new(Replays::default());
-        let ticker = Ticker::start(vec![deadline.clone(), metering.clone()], replays.clone());
+        let ticker = Ticker::start(vec![deadline.clone(), metering.clone()]);
         Ok(Sandbox {
             deadline,
             replay,
             metering,
             limits,
-            replays,
-            ticker: Some(ticker),
+            _ticker: Arc::new(ticker),
+        })
+    }
+
+    /// The replay allowance of a call under these limits.
+    pub fn replay_allowance(&self) -> Duration {
+        self.limits
+            .replay_allowance
+            .unwrap_or_else(|| replay_allowance(self.limits.call_timeout))
+    }
+
+    /// Runs `call`, a replayed call, on a thread of its own and waits for it
+    /// for the replay allowance. Past it, the call is given up on
+    /// ([`ReplayLost::Stuck`]), and the thread, which nothing can interrupt
+    /// (the replay engine has no checks), goes on at the lowest priority
+    /// until the call ends by itself; its result is dropped.
+    pub fn replay<R: Send + 'static>(
+        &self,
+        call: impl FnOnce() -> R + Send + 'static,
+    ) -> Result<R, ReplayLost> {
+        let allowance = self.replay_allowance();
+        let (tx, rx) = std::sync::mpsc::sync_channel(1);
+        let tid = Arc::new(AtomicI32::new(0));
+        let abandoned = Arc::new(AtomicBool::new(false));
+        let (thread_tid, thread_abandoned) = (tid.clone(), abandoned.clone());
+        thread::Builder::new()
+            .name("anneval-replay".into())
+            .spawn(move || {
+                // SAFETY: gettid has no preconditions.
+                thread_tid.store(unsafe { libc::gettid() }, Ordering::SeqCst);
+                let result = call();
+                if thread_abandoned.load(Ordering::SeqCst) {
+                    ABANDONED_REPLAYS.fetch_sub(1, Ordering::Relaxed);
+                }
+                let _ = tx.send(result);
+            })
+            .map_err(|e| ReplayLost::NoThread(e.to_string()))?;
+        rx.recv_timeout(allowance).map_err(|_| {
+            abandoned.store(true, Ordering::SeqCst);
+            ABANDONED_REPLAYS.fetch_add(1, Ordering::Relaxed);
+            let tid = tid.load(Ordering::SeqCst);
+            if tid > 0 {
+                // SAFETY: setpriority on a thread id of this process changes
+                // only that thread's nice value.
+                unsafe { libc::setpriority(libc::PRIO_PROCESS, tid as libc::id_t, 19) };
+            }
+            ReplayLost::Stuck(allowance)
         })
     }
 
@@ -152,82 +222,16 @@ impl Sandbox {
     /// Arms `store` for one call: a wall-clock deadline, and a cap on the
     /// bytes the call may hand back to the host (checked by wasmtime before
     /// it allocates anything, so an oversized result costs the host nothing).
-    /// On the replay engine the deadline is the watchdog's instead (see the
-    /// module's documentation): keep the returned guard until the call ends.
-    #[must_use = "a replay is watched only while its guard lives"]
-    pub fn arm(
-        &self,
-        store: &mut Store<GuestState>,
-        timeout: Duration,
-        max_result_bytes: usize,
-    ) -> Armed {
+    /// On the replay engine there is no deadline: the call runs under
+    /// [`Sandbox::replay`]'s allowance instead (see the module's
+    /// documentation).
+    pub fn arm(&self, store: &mut Store<GuestState>, timeout: Duration, max_result_bytes: usize) {
         store.set_hostcall_fuel(max_result_bytes);
         if store.data().metering == Metering::Replay {
-            return Armed {
-                _watch: Some(self.replays.watch(replay_allowance(timeout))),
-            };
+            return;
         }
         let ticks = timeout.as_nanos().div_ceil(EPOCH_TICK.as_nanos()).max(1);
         store.set_epoch_deadline(u64::try_from(ticks).unwrap_or(u64::MAX));
-        Armed { _watch: None }
-    }
-}
-
-/// A call armed by [`Sandbox::arm`]; for a replay, the watch on it, which
-/// ends when this is dropped.
-pub struct Armed {
-    _watch: Option<Watch>,
-}
-
-/// Replayed calls in flight, each with the moment past which it is stuck.
-#[derive(Default)]
-struct Replays {
-    next: AtomicU64,
-    running: Mutex<Vec<(u64, Instant, Duration)>>,
-}
-
-impl Replays {
-    fn watch(self: &Arc<Self>, allowance: Duration) -> Watch {
-        let id = self.next.fetch_add(1, Ordering::Relaxed);
-        let mut running = self.running.lock().unwrap_or_else(|e| e.into_inner());
-        running.push((id, Instant::now() + allowance, allowance));
-        Watch {
-            replays: self.clone(),
-            id,
-        }
-    }
-
-    /// The allowance of a replay still running at `now` past it, if any.
-    fn stuck(&self, now: Instant) -> Option<Duration> {
-        let running = self.running.lock().unwrap_or_else(|e| e.into_inner());
-        running
-            .iter()
-            .find(|(_, until, _)| now > *until)
-            .map(|(_, _, allowance)| *allowance)
-    }
-}
-
-struct Watch {
-    replays: Arc<Replays>,
-    id: u64,
-}
-
-impl Drop for Watch {
-    fn drop(&mut self) {
-        let mut running = self
-            .replays
-            .running
-            .lock()
-            .unwrap_or_else(|e| e.into_inner());
-        running.retain(|(id, _, _)| *id != self.id);
-    }
-}
-
-impl Drop for Sandbox {
-    fn drop(&mut self) {
-        if let Some(ticker) = self.ticker.take() {
-            ticker.stop();
-        }
     }
 }
 
@@ -339,7 +343,8 @@ const WASI_SEED: u64 = 0x616e_6e65_7661_6c00;
 /// The WASI context of a ready component, sealed: no preopened directories,
 /// no environment or arguments, stdin empty, stdout and stderr into bounded
 /// buffers that end in the log, clocks that read 0, randomness from a fixed
-/// seed, no sockets and no name lookups.
+/// seed, no sockets and no name lookups, and timers on the stopped clock
+/// ([`StoppedClock`]).
 struct SealedWasi {
     ctx: wasmtime_wasi::WasiCtx,
     table: wasmtime_wasi::ResourceTable,
@@ -366,6 +371,105 @@ impl wasmtime_wasi::HostMonotonicClock for FrozenClock {
     fn now(&self) -> u64 {
         0
     }
+}
+
+/// The monotonic clock a sealed component sees, in place of wasmtime-wasi's:
+/// it reads 0 (as [`FrozenClock`] does) and its timers live on that stopped
+/// clock. A zero wait (or an instant not after 0) is due at once, as a yield
+/// is; any other timer would never fire, so asking for one ends the call
+/// with [`StoppedClockWait`] there and then. wasmtime-wasi's own timers run on
+/// real time and park the host thread in `poll`, where no deadline reaches it:
+/// a component could sleep past every limit, or read real time from which of
+/// several timers fired first.
+struct StoppedClock;
+
+impl wasmtime::component::HasData for StoppedClock {
+    type Data<'a> = StoppedClockView<'a>;
+}
+
+struct StoppedClockView<'a> {
+    table: &'a mut wasmtime_wasi::ResourceTable,
+}
+
+/// A timer on the stopped clock that is due: ready whenever asked.
+struct DueTimer;
+
+#[wasmtime_wasi::async_trait]
+impl wasmtime_wasi::p2::Pollable for DueTimer {
+    async fn ready(&mut self) {}
+}
+
+/// A component asked for a timer the stopped clock would never fire.
+#[derive(Debug)]
+pub struct StoppedClockWait {
+    /// How long it asked to wait, in nanoseconds.
+    pub nanos: u64,
+}
+
+impl std::fmt::Display for StoppedClockWait {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "the kernel asked WASI for a timer of {:.3} s (a sleep or a poll with a timeout); \
+             the sandbox's clocks are stopped, so it would wait forever: a kernel has \
+             nothing to wait for",
+            self.nanos as f64 / 1e9
+        )
+    }
+}
+
+impl std::error::Error for StoppedClockWait {}
+
+impl StoppedClockView<'_> {
+    fn timer(
+        &mut self,
+        nanos: u64,
+    ) -> wasmtime::Result<wasmtime::component::Resource<wasmtime_wasi::p2::DynPollable>> {
+        if nanos > 0 {
+            return Err(wasmtime::Error::new(StoppedClockWait { nanos }));
+        }
+        let due = self.table.push(DueTimer)?;
+        wasmtime_wasi::p2::subscribe(self.table, due)
+    }
+}
+
+impl wasmtime_wasi::p2::bindings::clocks::monotonic_clock::Host for StoppedClockView<'_> {
+    fn now(&mut self) -> wasmtime::Result<u64> {
+        Ok(0)
+    }
+    fn resolution(&mut self) -> wasmtime::Result<u64> {
+        Ok(1)
+    }
+    fn subscribe_instant(
+        &mut self,
+        when: u64,
+    ) -> wasmtime::Result<wasmtime::component::Resource<wasmtime_wasi::p2::DynPollable>> {
+        self.timer(when)
+    }
+    fn subscribe_duration(
+        &mut self,
+        duration: u64,
+    ) -> wasmtime::Result<wasmtime::component::Resource<wasmtime_wasi::p2::DynPollable>> {
+        self.timer(duration)
+    }
+}
+
+/// Defines the sealed WASI in `linker`: wasmtime-wasi's implementation of
+/// every interface of [`SEALED_WASI`] over [`SealedWasi`]'s context, with the
+/// monotonic clock replaced by [`StoppedClock`].
+pub fn link_sealed_wasi(
+    linker: &mut wasmtime::component::Linker<GuestState>,
+) -> wasmtime::Result<()> {
+    wasmtime_wasi::p2::add_to_linker_sync(linker)?;
+    linker.allow_shadowing(true);
+    let linked = wasmtime_wasi::p2::bindings::clocks::monotonic_clock::add_to_linker::<
+        GuestState,
+        StoppedClock,
+    >(linker, |state| StoppedClockView {
+        table: &mut state.sealed_wasi().table,
+    });
+    linker.allow_shadowing(false);
+    linked
 }
 
 impl SealedWasi {
@@ -399,9 +503,15 @@ impl SealedWasi {
     }
 }
 
+impl GuestState {
+    fn sealed_wasi(&mut self) -> &mut SealedWasi {
+        self.wasi.get_or_insert_with(|| Box::new(SealedWasi::new()))
+    }
+}
+
 impl wasmtime_wasi::WasiView for GuestState {
     fn ctx(&mut self) -> wasmtime_wasi::WasiCtxView<'_> {
-        let wasi = self.wasi.get_or_insert_with(|| Box::new(SealedWasi::new()));
+        let wasi = self.sealed_wasi();
         wasmtime_wasi::WasiCtxView {
             ctx: &mut wasi.ctx,
             table: &mut wasi.table,
@@ -544,14 +654,14 @@ impl GuestLog {
     }
 }
 
-/// Advances engines' epochs every [`EPOCH_TICK`] until stopped.
+/// Advances engines' epochs every [`EPOCH_TICK`] until dropped.
 struct Ticker {
     stop: Arc<AtomicBool>,
-    handle: thread::JoinHandle<()>,
+    handle: Option<thread::JoinHandle<()>>,
 }
 
 impl Ticker {
-    fn start(engines: Vec<Engine>, replays: Arc<Replays>) -> Ticker {
+    fn start(engines: Vec<Engine>) -> Ticker {
         let stop = Arc::new(AtomicBool::new(false));
         let flag = stop.clone();
         let handle = thread::Builder::new()
@@ -560,34 +670,23 @@ impl Ticker {
                 while !flag.load(Ordering::Relaxed) {
                     thread::sleep(EPOCH_TICK);
                     engines.iter().for_each(Engine::increment_epoch);
-                    if let Some(allowance) = replays.stuck(Instant::now()) {
-                        stop_stuck_replay(allowance);
-                    }
                 }
             })
             .expect("spawning the epoch ticker thread");
-        Ticker { stop, handle }
-    }
-
-    fn stop(self) {
-        self.stop.store(true, Ordering::Relaxed);
-        let _ = self.handle.join();
+        Ticker {
+            stop,
+            handle: Some(handle),
+        }
     }
 }
 
-/// Ends the process: a replayed call has run past its allowance although the
-/// call it replays finished within its deadline. Nothing can interrupt it
-/// (the replay engine has no checks), and an evaluator must not hang.
-fn stop_stuck_replay(allowance: Duration) -> ! {
-    eprintln!(
-        "anneval: a timed call has run for more than {} s, although the same call had \
-         finished within its deadline when it was first made; a timed call cannot be \
-         interrupted, so anneval stops here (exit code {EXIT_STUCK_REPLAY}). This means a \
-         kernel behaved differently on two identical calls, which the sandbox should make \
-         impossible: please report it with the kernel.",
-        allowance.as_secs()
-    );
-    std::process::exit(EXIT_STUCK_REPLAY);
+impl Drop for Ticker {
+    fn drop(&mut self) {
+        self.stop.store(true, Ordering::Relaxed);
+        if let Some(handle) = self.handle.take() {
+            let _ = handle.join();
+        }
+    }
 }
 
 #[cfg(test)]
@@ -595,17 +694,30 @@ mod tests {
     use super::*;
 
     #[test]
-    fn a_replay_is_stuck_only_past_its_allowance_and_while_watched() {
-        let replays = Arc::new(Replays::default());
-        let watch = replays.watch(Duration::from_secs(10));
-        let now = Instant::now();
-        assert_eq!(replays.stuck(now), None);
-        assert_eq!(
-            replays.stuck(now + Duration::from_secs(11)),
-            Some(Duration::from_secs(10))
-        );
-        drop(watch);
-        assert_eq!(replays.stuck(now + Duration::from_secs(11)), None);
+    fn a_replay_past_its_allowance_is_given_up_on_and_left_to_finish() {
+        let sandbox = Sandbox::new(Limits {
+            replay_allowance: Some(Duration::from_millis(100)),
+            ..Limits::default()
+        })
+        .unwrap();
+        assert_eq!(sandbox.replay(|| 7), Ok(7));
+        let before = abandoned_replays();
+        let (tx, rx) = std::sync::mpsc::channel();
+        let lost = sandbox.replay(move || {
+            let _ = rx.recv_timeout(Duration::from_secs(30));
+            1
+        });
+        assert_eq!(lost, Err(ReplayLost::Stuck(Duration::from_millis(100))));
+        assert!(abandoned_replays() > before);
+        // The next replay is unaffected, and the abandoned thread, once its
+        // call ends, is no longer counted.
+        assert_eq!(sandbox.replay(|| 8), Ok(8));
+        tx.send(()).unwrap();
+        let until = std::time::Instant::now() + Duration::from_secs(10);
+        while abandoned_replays() > before && std::time::Instant::now() < until {
+            thread::sleep(Duration::from_millis(5));
+        }
+        assert_eq!(abandoned_replays(), before);
         assert_eq!(
             replay_allowance(Duration::from_secs(120)),
             Duration::from_secs(480)

@@ -35,6 +35,7 @@ pub const FILES: &[TemplateFile] = embed![
     "guest-template/src/sdk/bytes.rs",
     "guest-template/src/sdk/params.rs",
     "guest-template/src/sdk/pool.rs",
+    "guest-template/src/sdk/quant.rs",
     "guest-template/src/sdk/rng.rs",
     "guest-template/src/sdk/simd.rs",
     "guest-template/src/sdk/visited.rs",
@@ -47,7 +48,7 @@ pub const FILES: &[TemplateFile] = embed![
 /// includes are generated at compile time from [`wit`].
 pub const CPP_FILES: &[TemplateFile] = &cpp_files();
 
-const fn cpp_files() -> [TemplateFile; 24] {
+const fn cpp_files() -> [TemplateFile; 25] {
     macro_rules! cpp {
         ($($path:literal),* $(,)?) => {
             [$(TemplateFile { path: $path, contents: include_str!(concat!("../../guest-template-cpp/", $path)) }),*]
@@ -55,6 +56,7 @@ const fn cpp_files() -> [TemplateFile; 24] {
     }
     cpp![
         "anneval.h",
+        "anneval_quant.h",
         "anneval.hpp",
         "runtime.hpp",
         "wasm_glue.hpp",

@@ -1,11 +1,13 @@
 //! What every kernel needs and should not rewrite: the [`Kernel`] trait, the
-//! metric, typed parameters, SIMD distances, byte helpers for save/load, and the
+//! metric, typed parameters, SIMD distances (float, half-precision and
+//! quantised codes), byte helpers for save/load, and the
 //! building blocks of graph search (visited set, sorted candidate pool, a
 //! deterministic random number generator).
 
 mod bytes;
 mod params;
 mod pool;
+pub mod quant;
 mod rng;
 pub mod simd;
 mod visited;
@@ -13,8 +15,9 @@ mod visited;
 pub use bytes::{ByteReader, ByteWriter};
 pub use params::Params;
 pub use pool::{CandidatePool, Neighbor};
+pub use quant::{ScalarQuantizer, dot_i8, l2_sq_u4, l2_sq_u8, pack_u4};
 pub use rng::SplitMix64;
-pub use simd::{dot, l2_sq, prefetch};
+pub use simd::{dot, dot_f16, f16_from_f32, f32_from_f16, l2_sq, l2_sq_f16, prefetch};
 pub use visited::VisitedSet;
 
 /// Marks a missing result in a batch: a query answered with fewer than `k`

@@ -24,7 +24,7 @@ const ASSEMBLY: &str = "kernels do not use inline assembly; use the SDK's SIMD o
 const LINKS: &str = "kernels do not declare imports or exports; the template's glue does";
 
 /// The SDK headers a kernel may include with quotes.
-const SDK_HEADERS: &[&str] = &["anneval.hpp", "anneval.h"];
+const SDK_HEADERS: &[&str] = &["anneval.hpp", "anneval.h", "anneval_quant.h"];
 
 fn identifier_reason(name: &str) -> Option<&'static str> {
     match name {

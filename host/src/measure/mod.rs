@@ -40,6 +40,7 @@
 pub mod sweep;
 
 use std::collections::{BTreeMap, BTreeSet};
+use std::sync::Arc;
 use std::time::Instant;
 
 use crate::dataset::Dataset;
@@ -47,9 +48,9 @@ use crate::evaluator::Progress;
 use crate::guest::{KernelComponent, PassOutput};
 use crate::metrics::hits_at_k;
 use crate::native::NativeKernel;
-use crate::sandbox::{Metering, Sandbox};
+use crate::sandbox::{Metering, ReplayLost, Sandbox};
 use crate::validate::validate_answers;
-use crate::verdict::Failure;
+use crate::verdict::{Failure, Verdict};
 use sweep::{Planner, Sweep};
 
 /// Calls per timed pass at most, however fast a call is.
@@ -101,8 +102,9 @@ impl Default for Protocol {
 /// The queries handed to every kernel, and how answers are checked.
 pub struct Workload<'a> {
     pub dataset: &'a Dataset,
-    /// The queries as the guest sees them (unit-normalised for angular).
-    pub guest_queries: &'a [f32],
+    /// The queries as the guest sees them (unit-normalised for angular),
+    /// shared with the threads replayed calls run on.
+    pub guest_queries: Arc<[f32]>,
     pub k: usize,
 }
 
@@ -118,7 +120,8 @@ pub enum Runner<'a> {
 /// One kernel in a measurement: its runner and its built index.
 pub struct Subject<'a> {
     pub runner: Runner<'a>,
-    pub index: &'a [u8],
+    /// The saved index, shared with the threads replayed calls run on.
+    pub index: Arc<[u8]>,
 }
 
 /// One timed `ef` of one kernel, measured.
@@ -429,18 +432,66 @@ impl Measurement<'_, '_> {
     fn try_call(&mut self, i: usize, ef: usize, metering: Metering) -> Result<PassOutput, Failure> {
         within_deadline(self.protocol.deadline)?;
         let (s, work) = (&self.subjects[i], self.work);
-        let (queries, dim, k) = (work.guest_queries, work.dataset.dim, work.k);
+        let (dim, k) = (work.dataset.dim, work.k);
         let out = match s.runner {
-            Runner::Wasm(kernel) => kernel
-                .restore(self.sandbox, metering, s.index)
-                .and_then(|searcher| searcher.search_batch(self.sandbox, queries, dim, k, ef)),
-            Runner::Native(kernel) => kernel.pass(s.index, queries, dim, k, ef),
+            Runner::Wasm(kernel) if metering == Metering::Replay => {
+                replay_call(self.sandbox, kernel, s, work, ef)
+            }
+            Runner::Wasm(kernel) => {
+                kernel
+                    .restore(self.sandbox, metering, &s.index)
+                    .and_then(|searcher| {
+                        searcher.search_batch(self.sandbox, &work.guest_queries, dim, k, ef)
+                    })
+            }
+            Runner::Native(kernel) => kernel.pass(&s.index, &work.guest_queries, dim, k, ef),
         }?;
+        // A replay answers exactly as the call it replays: the sandbox is
+        // deterministic, so anything else means the kernel found something
+        // that differs between passes, and its time cannot be trusted.
+        let replayed = metering == Metering::Replay;
         self.scorers[i]
             .entry(ef)
             .or_default()
-            .score(work, &out.ids)?;
+            .score(work, &out.ids, replayed)?;
         Ok(out)
+    }
+}
+
+/// A replayed (timed) wasm call: restored and searched on a thread of its
+/// own, given up on with a `timeout` past the replay allowance (see
+/// `sandbox`).
+fn replay_call(
+    sandbox: &Sandbox,
+    kernel: &KernelComponent,
+    s: &Subject<'_>,
+    work: &Workload<'_>,
+    ef: usize,
+) -> Result<PassOutput, Failure> {
+    let (dim, k) = (work.dataset.dim, work.k);
+    let (thread_sandbox, kernel) = (sandbox.clone(), kernel.clone());
+    let (index, queries) = (s.index.clone(), work.guest_queries.clone());
+    let replayed = sandbox.replay(move || {
+        kernel
+            .restore(&thread_sandbox, Metering::Replay, &index)
+            .and_then(|searcher| searcher.search_batch(&thread_sandbox, &queries, dim, k, ef))
+    });
+    match replayed {
+        Ok(result) => result,
+        Err(ReplayLost::Stuck(allowance)) => Err(Failure::new(
+            Verdict::Timeout,
+            format!(
+                "a timed call ran for more than {:.0} s, although the same call had finished \
+                 within its {:.0} s deadline when it was first made: the kernel behaved \
+                 differently on two identical calls. A timed call cannot be interrupted; it \
+                 goes on at the lowest priority until it ends, and its result is dropped",
+                allowance.as_secs_f64(),
+                sandbox.limits().call_timeout.as_secs_f64()
+            ),
+        )),
+        Err(ReplayLost::NoThread(e)) => Err(Failure::internal(format!(
+            "starting the thread of a timed call: {e}"
+        ))),
     }
 }
 
@@ -462,9 +513,23 @@ impl Default for Scorer {
 }
 
 impl Scorer {
-    fn score(&mut self, work: &Workload<'_>, ids: &[u32]) -> Result<(), Failure> {
+    /// Scores one call's answers; a `replayed` call's must be exactly those
+    /// of the calls before it at this ef (its probe's).
+    fn score(&mut self, work: &Workload<'_>, ids: &[u32], replayed: bool) -> Result<(), Failure> {
         let data = work.dataset;
         validate_answers(ids, data.n_test(), work.k, data.n_train())?;
+        if let (true, Some(previous)) = (replayed, &self.previous)
+            && previous.as_slice() != ids
+        {
+            let differ = previous.iter().zip(ids).filter(|(a, b)| a != b).count();
+            return Err(Failure::invalid_output(format!(
+                "a timed call answered differently from the same call made before it \
+                 ({differ} of {} ids differ): in the sandbox identical calls must give \
+                 identical answers, so the kernel's answers depend on something that differs \
+                 between passes, and its time cannot count",
+                ids.len()
+            )));
+        }
         if self.previous.as_deref() != Some(ids) {
             self.recall = self.recall.min(recall_at_k(data, ids, work.k));
             self.previous = Some(ids.to_vec());
