@@ -5,13 +5,16 @@
 // - build: 'B', dim u32, metric u8, the parameters (count u32, then for each
 //   key and value a u32 length and UTF-8 bytes), the base vectors (count u64,
 //   then f32s). Answer: 0, the saved index (length u64, bytes).
-// - search: 'S', the saved index (length u64, bytes), dim u32, k u32, ef u32
-//   and the queries (count u64, then f32s). The runner loads the index, reads
-//   the queries and answers 'R'; the host starts its clock and sends 'G'; the
-//   answer is 0, then the ids (count u64, then u32s).
+// - search: 'S', the saved index (length u64, bytes), dim u32, k u32, ef u32.
+//   The runner loads the index and answers 'R'; the host starts its clock and
+//   sends 'G' and the queries (count u64, then f32s), so no query exists in
+//   the process before the clock runs; the answer is 0, then the ids (count
+//   u64, then u32s).
 //
 // A kernel-reported error answers 1, a length u32 and the message. A failure
-// ends the process with its message on standard error.
+// ends the process with its message on standard error. Answers go out on a
+// copy of standard output made before any kernel code runs; standard output
+// then points at standard error, so what a kernel prints is a diagnostic.
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
@@ -63,7 +66,12 @@ std::vector<T> array() {
   read_exact(v.data(), v.size() * sizeof(T));
   return v;
 }
-inline void write(const void* p, size_t n) { fwrite(p, 1, n, stdout); }
+// The answers' channel (see above).
+inline FILE*& answers() {
+  static FILE* out = nullptr;
+  return out;
+}
+inline void write(const void* p, size_t n) { fwrite(p, 1, n, answers()); }
 inline void failure(const std::string& m) {
   uint8_t one = 1;
   uint32_t len = static_cast<uint32_t>(m.size());
@@ -74,8 +82,13 @@ inline void failure(const std::string& m) {
 
 inline int serve() {
   static char in_buf[1 << 20], out_buf[1 << 20];
+  int fd = dup(1);
+  if (fd < 0 || dup2(2, 1) < 0 || !(answers() = fdopen(fd, "wb"))) {
+    fprintf(stderr, "native runner: could not set up the answers' channel\n");
+    return 3;
+  }
   setvbuf(stdin, in_buf, _IOFBF, sizeof in_buf);
-  setvbuf(stdout, out_buf, _IOFBF, sizeof out_buf);
+  setvbuf(answers(), out_buf, _IOFBF, sizeof out_buf);
   uint8_t zero = 0;
   switch (u8()) {
     case 'B': {
@@ -112,11 +125,12 @@ inline int serve() {
       }
       if (!index) anneval_fail("Index::load returned no index");
       uint32_t dim = u32(), k = u32(), ef = u32();
-      std::vector<float> queries = array<float>();
       uint8_t ready = 'R';
       write(&ready, 1);
-      fflush(stdout);
-      if (u8() != 'G') {
+      fflush(answers());
+      bool go = u8() == 'G';
+      std::vector<float> queries = go ? array<float>() : std::vector<float>();
+      if (!go) {
         failure("the host did not say go");
       } else if (dim == 0 || queries.size() % dim != 0) {
         failure("query floats do not divide into rows of dim");
@@ -139,6 +153,7 @@ inline int serve() {
       failure("unknown request");
   }
   fflush(stdout);
+  fflush(answers());
   return 0;
 }
 

@@ -234,3 +234,136 @@ fn confirm_ranks_kernels_on_both_engines() {
     // HNSW beats a scan on both engines: the orderings agree.
     assert_eq!(v["spearman"], 1.0);
 }
+
+/// The C++ reference with `code` at the start of `load` and of `search`.
+fn cpp_hooked(origin: &str, load: &str, search: &str) -> Candidate {
+    const LOAD: &str = "  static std::unique_ptr<Index> load(anneval::ByteReader& r) {\n";
+    const SEARCH: &str =
+        "  void search(const float* query, size_t k, size_t ef, std::vector<uint32_t>& out) {\n";
+    let with = |anchor: &str, code: &str| format!("{anchor}{code}\n");
+    common::cpp_reference_with(
+        origin,
+        &[
+            ("#include \"anneval.hpp\"\n", "#include \"anneval.hpp\"\n#include <cstdio>\n#include <unistd.h>\n"),
+            (LOAD, &with(LOAD, load)),
+            (SEARCH, &with(SEARCH, search)),
+        ],
+    )
+}
+
+#[test]
+fn a_native_kernel_sees_no_query_before_the_clock_and_its_prints_are_not_answers() {
+    let _serial = common::one_at_a_time();
+    let evaluator = common::evaluator_compiling_with(
+        Limits {
+            call_timeout: Duration::from_secs(3),
+            ..common::limits()
+        },
+        CompileLimits {
+            check_source: false,
+            ..CompileLimits::default()
+        },
+    );
+    let data = common::xs20("random-xs-20-euclidean");
+    let flood = "{ static char junk[4096]; for (int i = 0; i < 64; i++) fwrite(junk, 1, sizeof junk, stderr); }";
+    let cases = [
+        // Reading ahead in the untimed load finds nothing: the queries are
+        // sent only once the kernel has said it is ready and the clock runs,
+        // so the kernel waits for input that never comes.
+        (
+            "reads its input in load",
+            cpp_hooked("read ahead", "{ char c; if (read(0, &c, 1) == 1) anneval::log(\"read ahead\"); }", ""),
+            Verdict::Timeout,
+        ),
+        // What a kernel prints, even a well-formed answer, is a diagnostic.
+        (
+            "prints answers of its own",
+            cpp_hooked(
+                "prints",
+                "",
+                "{ static bool once; if (!once) { once = true; fputc(0, stdout); uint64_t n = 1; fwrite(&n, 8, 1, stdout); fflush(stdout); } }",
+            ),
+            Verdict::Ok,
+        ),
+        // A kernel that writes much to standard error is drained, not killed.
+        ("floods standard error", cpp_hooked("flood", flood, flood), Verdict::Ok),
+        // A 32-bit system call slips past no filter: the process is ended,
+        // and the verdict says why.
+        (
+            "makes a 32-bit system call",
+            cpp_hooked("int 0x80", "{ long r; asm volatile(\"int $0x80\" : \"=a\"(r) : \"a\"(20L)); }", ""),
+            Verdict::Trap,
+        ),
+    ];
+    let entries: Vec<_> = cases
+        .iter()
+        .map(|(_, candidate, _)| (candidate.clone(), Engine::Native))
+        .collect();
+    let evals = evaluator.evaluate_entries(&entries, data, &opts(vec![16, 64]), &Quiet);
+    for ((name, _, verdict), eval) in cases.iter().zip(&evals) {
+        assert_eq!(eval.verdict, *verdict, "{name}: {}", eval.message);
+        if *verdict == Verdict::Ok {
+            assert!(eval.max_recall.unwrap() > 0.9, "{name}: {:?}", eval.max_recall);
+        } else if *verdict == Verdict::Trap {
+            assert!(
+                eval.message.contains("a forbidden system call"),
+                "{name}: {}",
+                eval.message
+            );
+        } else {
+            assert!(eval.message.contains("deadline"), "{name}: {}", eval.message);
+        }
+    }
+}
+
+#[test]
+fn descriptors_the_host_inherited_reach_no_child() {
+    let _serial = common::one_at_a_time();
+    let (canary, secret) = common::canary();
+    let path = std::ffi::CString::new(canary.to_str().unwrap()).unwrap();
+    // Open as a shell's `9< file` would leave it for anneval: inheritable.
+    // SAFETY: open with a valid path; the descriptor is closed below.
+    let fd = unsafe { libc::open(path.as_ptr(), libc::O_RDONLY) };
+    assert!(fd > 2, "opening the canary");
+    let evaluator = common::evaluator_compiling_with(
+        Limits {
+            call_timeout: Duration::from_secs(3),
+            ..common::limits()
+        },
+        CompileLimits {
+            check_source: false,
+            ..CompileLimits::default()
+        },
+    );
+    let data = common::xs20("random-xs-20-euclidean");
+    let include = common::cpp_reference_with(
+        "include of an inherited descriptor",
+        &[(
+            "#include \"anneval.hpp\"\n",
+            &format!("#include \"anneval.hpp\"\n#include \"/proc/self/fd/{fd}\"\n"),
+        )],
+    );
+    let read = cpp_hooked(
+        "read of an inherited descriptor",
+        &format!("{{ char b[128] = {{0}}; if (read({fd}, b, 127) > 0) anneval::fail(b); }}"),
+        "",
+    );
+    let entries = [
+        (include.clone(), Engine::Wasm),
+        (include, Engine::Native),
+        (read, Engine::Native),
+    ];
+    let evals = evaluator.evaluate_entries(&entries, data, &opts(vec![16]), &Quiet);
+    // SAFETY: the descriptor opened above.
+    unsafe { libc::close(fd) };
+    for (eval, verdict) in evals.iter().zip([Verdict::CompileError, Verdict::CompileError, Verdict::Ok]) {
+        assert_eq!(eval.verdict, verdict, "{} [{}]: {}", eval.candidate.source, eval.engine, eval.message);
+        assert!(
+            !serde_json::to_string(eval).unwrap().contains(&secret),
+            "{} [{}] shows the inherited file",
+            eval.candidate.source,
+            eval.engine
+        );
+    }
+    assert!(evals[0].message.contains("not found"), "{}", evals[0].message);
+}

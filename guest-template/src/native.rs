@@ -6,21 +6,25 @@
 //! - build: `b'B'`, dim u32, metric u8, the parameters (count u32, then for
 //!   each key and value a u32 length and UTF-8 bytes), the base vectors
 //!   (count u64, then f32s). Answer: `0`, the saved index (length u64, bytes).
-//! - search: `b'S'`, the saved index (length u64, bytes), dim u32, k u32,
-//!   ef u32 and the queries (count u64, then f32s). The kernel loads the
-//!   index, reads the queries and answers [`READY`]; the host starts its
-//!   clock and sends [`GO`]; the answer is `0`, then the ids (count u64,
-//!   then u32s).
+//! - search: `b'S'`, the saved index (length u64, bytes), dim u32, k u32 and
+//!   ef u32. The kernel loads the index and answers [`READY`]; the host
+//!   starts its clock and sends [`GO`] and the queries (count u64, then
+//!   f32s), so no query exists in the process before the clock runs; the
+//!   answer is `0`, then the ids (count u64, then u32s).
 //!
 //! A kernel-reported error answers `1`, a length u32 and the message. A
 //! panic ends the process with its message on standard error.
+//!
+//! Answers go out on a copy of standard output made before any kernel code
+//! runs; standard output itself then points at standard error, so whatever
+//! the kernel prints is a diagnostic and never part of an answer.
 
 use std::io::{self, BufReader, BufWriter, Read, Write};
 
 use crate::kernel::Index;
 use crate::sdk::{Kernel, Metric, Params};
 
-/// Sent once the index is loaded and the queries read.
+/// Sent once the index is loaded.
 pub const READY: u8 = b'R';
 /// Sent by the host, its clock started: search now.
 pub const GO: u8 = b'G';
@@ -64,10 +68,30 @@ fn failure(out: &mut impl Write, message: &str) -> io::Result<()> {
     out.write_all(message.as_bytes())
 }
 
+unsafe extern "C" {
+    fn dup(fd: i32) -> i32;
+    fn dup2(old: i32, new: i32) -> i32;
+}
+
+/// The answers' channel: a copy of standard output, which then points at
+/// standard error, so that the kernel's prints cannot mix into answers.
+fn answers() -> io::Result<std::fs::File> {
+    use std::os::fd::FromRawFd;
+    // SAFETY: dup and dup2 on the process's own standard descriptors; the
+    // new descriptor is owned by the returned File alone.
+    unsafe {
+        let fd = dup(1);
+        if fd < 0 || dup2(2, 1) < 0 {
+            return Err(io::Error::last_os_error());
+        }
+        Ok(std::fs::File::from_raw_fd(fd))
+    }
+}
+
 /// Serves one request from standard input.
 pub fn serve() -> io::Result<()> {
     let mut input = BufReader::with_capacity(1 << 20, io::stdin().lock());
-    let mut out = BufWriter::with_capacity(1 << 20, io::stdout().lock());
+    let mut out = BufWriter::with_capacity(1 << 20, answers()?);
     let mut op = [0u8; 1];
     input.read_exact(&mut op)?;
     match op[0] {
@@ -96,11 +120,15 @@ pub fn serve() -> io::Result<()> {
             let dim = u32_from(&mut input)? as usize;
             let k = u32_from(&mut input)? as usize;
             let ef = u32_from(&mut input)? as usize;
-            let queries = f32s_from(&mut input)?;
             out.write_all(&[READY])?;
             out.flush()?;
             let mut go = [0u8; 1];
             input.read_exact(&mut go)?;
+            let queries = if go[0] == GO {
+                f32s_from(&mut input)?
+            } else {
+                Vec::new()
+            };
             if go[0] != GO {
                 failure(&mut out, "the host did not say go")?;
             } else if dim == 0 || !queries.len().is_multiple_of(dim) {

@@ -106,11 +106,30 @@ impl KernelComponent {
                  `anneval score kernel.rs`, or wrap the module with wit-component",
             ));
         }
-        Ok(KernelComponent {
-            deadline: Prepared::new(sandbox.engine(Metering::Deadline), bytes)?,
-            replay: Prepared::new(sandbox.engine(Metering::Replay), bytes)?,
-            metering: Prepared::new(sandbox.engine(Metering::Fuel), bytes)?,
-        })
+        // Compiling cannot be interrupted: it runs on a thread of its own,
+        // given up on past the build deadline.
+        let timeout = sandbox.limits().build_timeout;
+        let engines = [Metering::Deadline, Metering::Replay, Metering::Fuel]
+            .map(|m| sandbox.engine(m).clone());
+        let bytes = bytes.to_vec();
+        let compiled = crate::sandbox::abandonable(timeout, move || {
+            let [deadline, replay, metering] = engines;
+            Ok(KernelComponent {
+                deadline: Prepared::new(&deadline, &bytes)?,
+                replay: Prepared::new(&replay, &bytes)?,
+                metering: Prepared::new(&metering, &bytes)?,
+            })
+        });
+        match compiled {
+            Ok(result) => result,
+            Err(crate::sandbox::ReplayLost::Stuck(t)) => Err(Failure::rejected(format!(
+                "compiling the component took more than {:.0} s (the build deadline)",
+                t.as_secs_f64()
+            ))),
+            Err(crate::sandbox::ReplayLost::NoThread(e)) => Err(Failure::internal(format!(
+                "starting the thread that compiles the component: {e}"
+            ))),
+        }
     }
 
     fn prepared(&self, metering: Metering) -> &Prepared {

@@ -156,9 +156,13 @@ impl Jail {
             .args(args);
         let limits = self.limits;
         // SAFETY: the closure runs in the forked child before exec and calls
-        // only fcntl and setrlimit, which are async-signal-safe.
+        // only close_range, fcntl and setrlimit, which are async-signal-safe.
         unsafe {
             cmd.pre_exec(move || {
+                // bubblewrap, and so the jailed program, gets its three
+                // standard streams and the filter: nothing else this process
+                // holds or inherited.
+                crate::process::cloexec_inherited()?;
                 if let Some(fd) = &filter_fd {
                     use std::os::fd::AsRawFd;
                     // Not dup2 onto a fixed number: when the pipe already had

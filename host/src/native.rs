@@ -13,7 +13,14 @@
 //!
 //! A timed pass: the host starts the process and sends the saved index; the
 //! kernel loads it and says it is ready (untimed); then the host starts its
-//! clock, sends the queries, and stops it when the last id has arrived.
+//! clock, sends the queries, and stops it when the last id has arrived. No
+//! query is in the process, or in a pipe it can read, before the clock
+//! starts: whatever the kernel does before it says ready (and whatever it
+//! reads from its input itself), it cannot have begun on the queries. The
+//! runner answers on a copy of its standard output and points standard
+//! output at standard error, so a kernel's prints are diagnostics; a kernel
+//! that writes a forged answer itself could only write answers it computed
+//! from queries it received after the clock started.
 
 use std::io::{BufReader, BufWriter, Read, Write};
 use std::os::unix::process::CommandExt;
@@ -33,8 +40,8 @@ use crate::verdict::{Failure, Verdict};
 
 /// Where the binary is inside the jail.
 const JAIL_BINARY: &str = "/kernel/native";
-/// The runner's answer once the index is loaded and the queries read (see
-/// the guest's `native.rs`).
+/// The runner's answer once the index is loaded (see the guest's
+/// `native.rs`).
 const READY: u8 = b'R';
 /// The host's signal to search, sent with its clock started.
 const GO: u8 = b'G';
@@ -77,11 +84,7 @@ impl NativeKernel {
             Failure::internal(format!("starting the native kernel in bubblewrap: {e}"))
         })?;
         let stderr = child.stderr.take().expect("piped");
-        let diagnostics = std::thread::spawn(move || {
-            let mut kept = Vec::new();
-            let _ = stderr.take(64 << 10).read_to_end(&mut kept);
-            String::from_utf8_lossy(&kept).into_owned()
-        });
+        let diagnostics = std::thread::spawn(move || drain_diagnostics(stderr));
         let expired = Arc::new(AtomicBool::new(false));
         let (cancel, deadline) = mpsc::channel::<()>();
         let pgid = child.id() as libc::pid_t;
@@ -172,8 +175,6 @@ impl NativeKernel {
             for v in [dim as u32, k as u32, ef as u32] {
                 w.write_all(&v.to_le_bytes())?;
             }
-            w.write_all(&(queries.len() as u64).to_le_bytes())?;
-            w.write_all(bytemuck::cast_slice(queries))?;
             w.flush()?;
             let mut ready = [0u8; 1];
             run.output.read_exact(&mut ready)?;
@@ -181,11 +182,14 @@ impl NativeKernel {
                 return Err(std::io::Error::other("the kernel did not say it was ready"));
             }
 
-            // The timed part: the go signal, the search, the answer.
+            // The timed part: the go signal and the queries, the search, the
+            // answer.
             let start = Instant::now();
             let restore_seconds = started.elapsed().as_secs_f64();
             let w = run.input.as_mut().expect("open");
             w.write_all(&[GO])?;
+            w.write_all(&(queries.len() as u64).to_le_bytes())?;
+            w.write_all(bytemuck::cast_slice(queries))?;
             w.flush()?;
             let count = run.answer()? as usize;
             if count != expected {
@@ -207,6 +211,42 @@ impl NativeKernel {
             log: GuestLog::new(0),
         })
     }
+}
+
+/// Bytes of a runner's standard error kept from its start, and from its end.
+const DIAGNOSTICS_HEAD: usize = 16 << 10;
+const DIAGNOSTICS_TAIL: usize = 48 << 10;
+
+/// Reads a runner's standard error to its end, so that a kernel that writes
+/// much never blocks or dies on a full or closed pipe, and keeps its first
+/// and last bytes (a panic's message comes last), marking what was dropped.
+fn drain_diagnostics(mut stderr: impl Read) -> String {
+    let (mut head, mut tail) = (Vec::new(), std::collections::VecDeque::new());
+    let mut dropped = 0u64;
+    let mut buf = [0u8; 8192];
+    loop {
+        let n = match stderr.read(&mut buf) {
+            Ok(0) | Err(_) => break,
+            Ok(n) => n,
+        };
+        let mut chunk = &buf[..n];
+        let room = DIAGNOSTICS_HEAD - head.len();
+        if room > 0 {
+            let take = room.min(chunk.len());
+            head.extend_from_slice(&chunk[..take]);
+            chunk = &chunk[take..];
+        }
+        tail.extend(chunk);
+        let excess = tail.len().saturating_sub(DIAGNOSTICS_TAIL);
+        tail.drain(..excess);
+        dropped += excess as u64;
+    }
+    let mut text = String::from_utf8_lossy(&head).into_owned();
+    if dropped > 0 {
+        text.push_str(&format!("\n[... {dropped} bytes of standard error dropped ...]\n"));
+    }
+    text.push_str(&String::from_utf8_lossy(tail.make_contiguous()));
+    text
 }
 
 /// A started runner process.
@@ -342,9 +382,6 @@ fn classify_exit(
         return Failure::new(Verdict::Trap, text[at..].to_string());
     }
     let how = match status {
-        Some(s) if s.signal() == Some(libc::SIGSYS) => {
-            "was stopped for a forbidden system call".to_string()
-        }
         Some(s) if s.signal().is_some() => killed_by(s.signal().unwrap_or(0)),
         // bubblewrap's init passes on a signal's death as 128 + the signal.
         Some(s) if s.code().is_some_and(|c| c > 128 && c < 128 + 32) => {
@@ -371,6 +408,10 @@ fn killed_by(signal: i32) -> String {
         libc::SIGILL => " (SIGILL: an illegal instruction)",
         libc::SIGKILL => " (SIGKILL: a limit was reached)",
         libc::SIGXCPU => " (SIGXCPU: its CPU time ran out)",
+        libc::SIGSYS => {
+            " (SIGSYS: a forbidden system call, one the filter ends the process for: \
+             a 32-bit system call, made with int 0x80, say)"
+        }
         _ => "",
     };
     format!("was killed by signal {signal}{why}")
@@ -411,6 +452,10 @@ pub fn seccomp_filter() -> anyhow::Result<Vec<u8>> {
         libc::SYS_clock_gettime,
         libc::SYS_poll,
         libc::SYS_fcntl,
+        // The glue's copy of standard output, before any kernel code runs.
+        libc::SYS_dup,
+        libc::SYS_dup2,
+        libc::SYS_dup3,
         libc::SYS_fstat,
         libc::SYS_newfstatat,
         libc::SYS_lseek,

@@ -65,7 +65,7 @@ impl Default for Limits {
             build_timeout: Duration::from_secs(900),
             call_timeout: Duration::from_secs(120),
             fuel_per_query: 20_000_000_000,
-            max_component_bytes: 64 << 20,
+            max_component_bytes: 16 << 20,
             max_log_bytes: 64 << 10,
             replay_allowance: None,
         }
@@ -95,23 +95,61 @@ pub fn replay_allowance(timeout: Duration) -> Duration {
     (timeout * 4).max(timeout + Duration::from_secs(60))
 }
 
-/// Replayed calls the evaluations gave up on whose threads still run,
-/// process-wide.
+/// Calls the evaluations gave up on ([`abandonable`]) whose threads still
+/// run, process-wide.
 static ABANDONED_REPLAYS: AtomicUsize = AtomicUsize::new(0);
 
-/// How many replayed calls that ran past their allowance are still running
-/// (on threads of their own, at the lowest priority).
+/// How many calls that ran past their allowance (replays, compiles) are
+/// still running, on threads of their own at the lowest priority.
 pub fn abandoned_replays() -> usize {
     ABANDONED_REPLAYS.load(Ordering::Relaxed)
 }
 
-/// Why a replayed call has no result.
+/// Why a call run by [`abandonable`] has no result.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum ReplayLost {
     /// It ran past its allowance, and was given up on.
     Stuck(Duration),
     /// No thread could be started for it.
     NoThread(String),
+}
+
+/// Runs `call` on a thread of its own and waits for it for `allowance`.
+/// Past it, the call is given up on ([`ReplayLost::Stuck`]), and the
+/// thread, which nothing can interrupt (a replay has no checks; wasmtime
+/// cannot stop a compile), goes on at the lowest priority until the call
+/// ends by itself; its result is dropped.
+pub fn abandonable<R: Send + 'static>(
+    allowance: Duration,
+    call: impl FnOnce() -> R + Send + 'static,
+) -> Result<R, ReplayLost> {
+    let (tx, rx) = std::sync::mpsc::sync_channel(1);
+    let tid = Arc::new(AtomicI32::new(0));
+    let abandoned = Arc::new(AtomicBool::new(false));
+    let (thread_tid, thread_abandoned) = (tid.clone(), abandoned.clone());
+    thread::Builder::new()
+        .name("anneval-bounded".into())
+        .spawn(move || {
+            // SAFETY: gettid has no preconditions.
+            thread_tid.store(unsafe { libc::gettid() }, Ordering::SeqCst);
+            let result = call();
+            if thread_abandoned.load(Ordering::SeqCst) {
+                ABANDONED_REPLAYS.fetch_sub(1, Ordering::Relaxed);
+            }
+            let _ = tx.send(result);
+        })
+        .map_err(|e| ReplayLost::NoThread(e.to_string()))?;
+    rx.recv_timeout(allowance).map_err(|_| {
+        abandoned.store(true, Ordering::SeqCst);
+        ABANDONED_REPLAYS.fetch_add(1, Ordering::Relaxed);
+        let tid = tid.load(Ordering::SeqCst);
+        if tid > 0 {
+            // SAFETY: setpriority on a thread id of this process changes
+            // only that thread's nice value.
+            unsafe { libc::setpriority(libc::PRIO_PROCESS, tid as libc::id_t, 19) };
+        }
+        ReplayLost::Stuck(allowance)
+    })
 }
 
 /// The sandbox: the three engines and the limits. Cloning it is cheap and
@@ -149,42 +187,12 @@ impl Sandbox {
     }
 
     /// Runs `call`, a replayed call, on a thread of its own and waits for it
-    /// for the replay allowance. Past it, the call is given up on
-    /// ([`ReplayLost::Stuck`]), and the thread, which nothing can interrupt
-    /// (the replay engine has no checks), goes on at the lowest priority
-    /// until the call ends by itself; its result is dropped.
+    /// for the replay allowance (see [`abandonable`]).
     pub fn replay<R: Send + 'static>(
         &self,
         call: impl FnOnce() -> R + Send + 'static,
     ) -> Result<R, ReplayLost> {
-        let allowance = self.replay_allowance();
-        let (tx, rx) = std::sync::mpsc::sync_channel(1);
-        let tid = Arc::new(AtomicI32::new(0));
-        let abandoned = Arc::new(AtomicBool::new(false));
-        let (thread_tid, thread_abandoned) = (tid.clone(), abandoned.clone());
-        thread::Builder::new()
-            .name("anneval-replay".into())
-            .spawn(move || {
-                // SAFETY: gettid has no preconditions.
-                thread_tid.store(unsafe { libc::gettid() }, Ordering::SeqCst);
-                let result = call();
-                if thread_abandoned.load(Ordering::SeqCst) {
-                    ABANDONED_REPLAYS.fetch_sub(1, Ordering::Relaxed);
-                }
-                let _ = tx.send(result);
-            })
-            .map_err(|e| ReplayLost::NoThread(e.to_string()))?;
-        rx.recv_timeout(allowance).map_err(|_| {
-            abandoned.store(true, Ordering::SeqCst);
-            ABANDONED_REPLAYS.fetch_add(1, Ordering::Relaxed);
-            let tid = tid.load(Ordering::SeqCst);
-            if tid > 0 {
-                // SAFETY: setpriority on a thread id of this process changes
-                // only that thread's nice value.
-                unsafe { libc::setpriority(libc::PRIO_PROCESS, tid as libc::id_t, 19) };
-            }
-            ReplayLost::Stuck(allowance)
-        })
+        abandonable(self.replay_allowance(), call)
     }
 
     pub fn limits(&self) -> &Limits {

@@ -56,6 +56,12 @@ pub fn main() -> ExitCode {
     unsafe {
         libc::signal(libc::SIGPIPE, libc::SIG_DFL);
     }
+    // Descriptors our caller left open are not ours to pass on: no program
+    // anneval starts (compilers, runners, trainers' helpers) inherits one.
+    if let Err(e) = crate::process::cloexec_inherited() {
+        eprintln!("anneval: could not mark inherited descriptors close-on-exec: {e}");
+        return ExitCode::FAILURE;
+    }
     let cli = Cli::parse();
     let result = match cli.command {
         Command::Score(args) => score::run(args),

@@ -54,6 +54,9 @@ pub const WASM_FLAGS: &[&str] = &[
     "-msimd128",
     "-mrelaxed-simd",
     "-mexec-model=reactor",
+    // The source policy reads `#` only: no trigraph or digraph spells it.
+    "-fno-trigraphs",
+    "-fno-digraphs",
     "-fdiagnostics-color=never",
     "-ferror-limit=20",
     "-Wl,--stack-first",
@@ -89,6 +92,8 @@ pub const NATIVE_FLAGS: &[&str] = &[
     "-O3",
     "-march=native",
     "-static",
+    "-fno-trigraphs",
+    "-fno-digraphs",
     "-fdiagnostics-color=never",
     "-ferror-limit=20",
 ];

@@ -9,9 +9,15 @@
 //! own (`import_module`, `import_name`, `export_name`) and does not replace
 //! the WASI answers of the template (`__imported_wasi_*`).
 //!
-//! Like the Rust policy this is a first line only: comments and string
-//! literals cannot trigger it, but the preprocessor can assemble what a scan
-//! does not see. The compile jail is what makes such a construct harmless:
+//! The scan reads the text as the compiler's first phases leave it: line
+//! splices (a backslash at the end of a line, also before trailing blanks,
+//! as clang accepts) are joined first, and the digraph `%:` counts as `#`.
+//! Trigraphs and digraphs are also switched off in the compiler itself
+//! (`-fno-trigraphs -fno-digraphs`), so `??=include` and `%:include` do not
+//! compile at all. Like the Rust policy this is a first line only: comments
+//! and string literals cannot trigger it, but macros can paste together an
+//! identifier a scan does not see, and a construct inside an `#if` branch
+//! that is never compiled is refused all the same. The compile jail is what makes such a construct harmless:
 //! the compiler sees no host file to include, and a module that imports
 //! anything but the kernel world's log is refused when it is wrapped as a
 //! component.
@@ -146,10 +152,44 @@ fn check_directive(rest: &str) -> Option<(String, &'static str)> {
     }
 }
 
+/// The source with its line splices joined, as the compiler's second phase
+/// joins them: each backslash followed by blanks and a newline is removed,
+/// and the newlines it removed are put back at the end of the logical line,
+/// so every line after it keeps its number.
+fn splice(source: &str) -> String {
+    let mut out = String::with_capacity(source.len());
+    let mut owed = 0;
+    let mut rest = source;
+    while let Some(at) = rest.find(['\\', '\n']) {
+        out.push_str(&rest[..at]);
+        let tail = &rest[at..];
+        if let Some(after) = tail.strip_prefix('\n') {
+            out.push('\n');
+            out.extend(std::iter::repeat_n('\n', owed));
+            owed = 0;
+            rest = after;
+            continue;
+        }
+        let blanks = tail[1..]
+            .find(|c: char| !matches!(c, ' ' | '\t' | '\r' | '\x0c' | '\x0b'))
+            .map_or(tail.len(), |n| n + 1);
+        if tail[blanks..].starts_with('\n') {
+            owed += 1;
+            rest = &tail[blanks + 1..];
+        } else {
+            out.push('\\');
+            rest = &tail[1..];
+        }
+    }
+    out.push_str(rest);
+    out.extend(std::iter::repeat_n('\n', owed));
+    out
+}
+
 /// Refuses the first construct a kernel never needs; `file` names the source
 /// in the message (`kernel.cpp`, `kernel.c`).
 pub fn check(source: &str, file: &'static str) -> Result<(), Violation> {
-    let stripped = strip(source);
+    let stripped = strip(&splice(source));
     let violation = |line: usize, construct: String, reason| Violation {
         file,
         line,
@@ -157,7 +197,8 @@ pub fn check(source: &str, file: &'static str) -> Result<(), Violation> {
         reason,
     };
     for (i, line) in stripped.text.lines().enumerate() {
-        if let Some(rest) = line.trim_start().strip_prefix('#')
+        let line = line.trim_start();
+        if let Some(rest) = line.strip_prefix('#').or_else(|| line.strip_prefix("%:"))
             && let Some((construct, reason)) = check_directive(rest)
         {
             return Err(violation(i + 1, construct, reason));
@@ -251,6 +292,27 @@ mod tests {
             refused("int __imported_wasi_snapshot_preview1_fd_write(int, int, int, int);").reason,
             LINKS
         );
+    }
+
+    #[test]
+    fn splices_and_digraphs_are_read_as_the_compiler_reads_them() {
+        for (source, construct, line) in [
+            ("#inc\\\nlude \"/etc/passwd\"\n", "#include \"/etc/passwd\"", 1),
+            ("int x;\n#\\  \r\n include </etc/\\\npasswd>\n", "#include </etc/passwd>", 2),
+            ("%:include \"/etc/passwd\"\n", "#include \"/etc/passwd\"", 1),
+            ("  %: include_next <vector>\n", "#include_next", 1),
+            ("void f() { __as\\\nm__(\"nop\"); }\n", "__asm__", 1),
+            ("\n\nvoid f() { a\\\n\\\ns\\\nm(\"nop\"); }\n", "asm", 3),
+            // A comment continued onto the next line hides nothing there.
+            ("// a comment \\\n#include \"/etc/passwd\"\n#include \"/x\"\n", "#include \"/x\"", 3),
+        ] {
+            let v = refused(source);
+            assert_eq!((v.construct.as_str(), v.line), (construct, line), "{source:?}");
+        }
+        // Lines after a splice keep their numbers.
+        assert_eq!(refused("#define A 1 \\\n  + 2\nint x;\nasm(\"\");\n").line, 4);
+        // A backslash that splices nothing is kept.
+        check("const char* s = \"a\\\\b\"; int y = 1; // x\\y\n", "kernel.cpp").unwrap();
     }
 
     #[test]

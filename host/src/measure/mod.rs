@@ -635,6 +635,38 @@ mod tests {
     }
 
     #[test]
+    fn a_replay_must_answer_as_its_probe_did() {
+        let data = Dataset {
+            name: "t".into(),
+            metric: Metric::Euclidean,
+            dim: 1,
+            train: vec![-1.0, 1.0, 5.0],
+            test: vec![0.0, 4.0],
+            neighbors: vec![0, 1, 2, 2, 1, 0],
+            distances: vec![1.0, 1.0, 5.0, 1.0, 3.0, 5.0],
+            gt_k: 3,
+            queries: QuerySet::All,
+        };
+        let work = Workload {
+            dataset: &data,
+            guest_queries: data.test.clone().into(),
+            k: 1,
+        };
+        let mut scorer = Scorer::default();
+        scorer.score(&work, &[0, 1], false).unwrap();
+        assert_eq!(scorer.recall, 0.5);
+        scorer.score(&work, &[0, 1], true).unwrap();
+        // Better answers in a replay are no excuse: they differ.
+        let err = scorer.score(&work, &[0, 2], true).unwrap_err();
+        assert_eq!(err.verdict, Verdict::InvalidOutput);
+        assert!(err.message.contains("1 of 2 ids differ"), "{}", err.message);
+        // Calls that are not replays (the native engine's) may differ; the
+        // lowest recall is kept.
+        scorer.score(&work, &[2, 0], false).unwrap();
+        assert_eq!(scorer.recall, 0.0);
+    }
+
+    #[test]
     fn concurrent_measurements_get_cores_of_their_own() {
         let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
         let (a, b) = std::thread::scope(|s| {
