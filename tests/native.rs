@@ -244,7 +244,10 @@ fn cpp_hooked(origin: &str, load: &str, search: &str) -> Candidate {
     common::cpp_reference_with(
         origin,
         &[
-            ("#include \"anneval.hpp\"\n", "#include \"anneval.hpp\"\n#include <cstdio>\n#include <unistd.h>\n"),
+            (
+                "#include \"anneval.hpp\"\n",
+                "#include \"anneval.hpp\"\n#include <cstdio>\n#include <unistd.h>\n",
+            ),
             (LOAD, &with(LOAD, load)),
             (SEARCH, &with(SEARCH, search)),
         ],
@@ -272,7 +275,11 @@ fn a_native_kernel_sees_no_query_before_the_clock_and_its_prints_are_not_answers
         // so the kernel waits for input that never comes.
         (
             "reads its input in load",
-            cpp_hooked("read ahead", "{ char c; if (read(0, &c, 1) == 1) anneval::log(\"read ahead\"); }", ""),
+            cpp_hooked(
+                "read ahead",
+                "{ char c; if (read(0, &c, 1) == 1) anneval::log(\"read ahead\"); }",
+                "",
+            ),
             Verdict::Timeout,
         ),
         // What a kernel prints, even a well-formed answer, is a diagnostic.
@@ -286,12 +293,20 @@ fn a_native_kernel_sees_no_query_before_the_clock_and_its_prints_are_not_answers
             Verdict::Ok,
         ),
         // A kernel that writes much to standard error is drained, not killed.
-        ("floods standard error", cpp_hooked("flood", flood, flood), Verdict::Ok),
+        (
+            "floods standard error",
+            cpp_hooked("flood", flood, flood),
+            Verdict::Ok,
+        ),
         // A 32-bit system call slips past no filter: the process is ended,
         // and the verdict says why.
         (
             "makes a 32-bit system call",
-            cpp_hooked("int 0x80", "{ long r; asm volatile(\"int $0x80\" : \"=a\"(r) : \"a\"(20L)); }", ""),
+            cpp_hooked(
+                "int 0x80",
+                "{ long r; asm volatile(\"int $0x80\" : \"=a\"(r) : \"a\"(20L)); }",
+                "",
+            ),
             Verdict::Trap,
         ),
     ];
@@ -303,7 +318,11 @@ fn a_native_kernel_sees_no_query_before_the_clock_and_its_prints_are_not_answers
     for ((name, _, verdict), eval) in cases.iter().zip(&evals) {
         assert_eq!(eval.verdict, *verdict, "{name}: {}", eval.message);
         if *verdict == Verdict::Ok {
-            assert!(eval.max_recall.unwrap() > 0.9, "{name}: {:?}", eval.max_recall);
+            assert!(
+                eval.max_recall.unwrap() > 0.9,
+                "{name}: {:?}",
+                eval.max_recall
+            );
         } else if *verdict == Verdict::Trap {
             assert!(
                 eval.message.contains("a forbidden system call"),
@@ -311,7 +330,11 @@ fn a_native_kernel_sees_no_query_before_the_clock_and_its_prints_are_not_answers
                 eval.message
             );
         } else {
-            assert!(eval.message.contains("deadline"), "{name}: {}", eval.message);
+            assert!(
+                eval.message.contains("deadline"),
+                "{name}: {}",
+                eval.message
+            );
         }
     }
 }
@@ -356,8 +379,16 @@ fn descriptors_the_host_inherited_reach_no_child() {
     let evals = evaluator.evaluate_entries(&entries, data, &opts(vec![16]), &Quiet);
     // SAFETY: the descriptor opened above.
     unsafe { libc::close(fd) };
-    for (eval, verdict) in evals.iter().zip([Verdict::CompileError, Verdict::CompileError, Verdict::Ok]) {
-        assert_eq!(eval.verdict, verdict, "{} [{}]: {}", eval.candidate.source, eval.engine, eval.message);
+    for (eval, verdict) in
+        evals
+            .iter()
+            .zip([Verdict::CompileError, Verdict::CompileError, Verdict::Ok])
+    {
+        assert_eq!(
+            eval.verdict, verdict,
+            "{} [{}]: {}",
+            eval.candidate.source, eval.engine, eval.message
+        );
         assert!(
             !serde_json::to_string(eval).unwrap().contains(&secret),
             "{} [{}] shows the inherited file",
@@ -365,5 +396,9 @@ fn descriptors_the_host_inherited_reach_no_child() {
             eval.engine
         );
     }
-    assert!(evals[0].message.contains("not found"), "{}", evals[0].message);
+    assert!(
+        evals[0].message.contains("not found"),
+        "{}",
+        evals[0].message
+    );
 }

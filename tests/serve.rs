@@ -12,6 +12,7 @@ use std::process::{Child, Command, Stdio};
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
+use anneval::Candidate;
 use serde_json::{Value, json};
 
 /// A running `anneval serve` on a free loopback port.
@@ -639,4 +640,60 @@ fn the_openapi_file_documents_every_route() {
         "metrics",
     ];
     assert_eq!(documented, served);
+}
+
+#[test]
+fn a_hostile_component_in_one_request_leaves_the_others_their_results() {
+    use base64::Engine as _;
+    let dir = tempfile::tempdir().unwrap();
+    let server = Server::start(
+        &dir.path().join("ledger.sqlite"),
+        &["--workers", "2", "--timeout", "5"],
+    );
+    // A real WASI component that sleeps in every search: before timers lived
+    // on the stopped clock, it held its worker on real time past every
+    // deadline.
+    let sleeper = common::cpp_reference_text_with(&[(
+        "  void search(const float* query, size_t k, size_t ef, std::vector<uint32_t>& out) {\n",
+        "  void search(const float* query, size_t k, size_t ef, std::vector<uint32_t>& out) {\n    usleep(100000000);\n",
+    )]);
+    let Candidate::Component { bytes, .. } =
+        common::wasi_component("sleeper", &format!("#include <unistd.h>\n{sleeper}"))
+    else {
+        unreachable!()
+    };
+    let hostile = with(
+        quick(),
+        json!({"candidate": {"wasm_base64": base64::engine::general_purpose::STANDARD.encode(&bytes)}, "wait": false}),
+    );
+    let (status, _, queued) = post(&server, "/v1/score", &hostile);
+    assert_eq!(status, 202, "{queued}");
+    let started = Instant::now();
+    let honest: Vec<Value> = std::thread::scope(|s| {
+        let handles: Vec<_> = (0..3)
+            .map(|i| {
+                let server = &server;
+                s.spawn(move || {
+                    let body = with(quick(), json!({"candidate": {"reference": true}, "params": {"seed": (i + 1).to_string()}}));
+                    post(server, "/v1/score", &body).2
+                })
+            })
+            .collect();
+        handles.into_iter().map(|h| h.join().unwrap()).collect()
+    });
+    for answer in &honest {
+        assert_eq!(answer["verdict"], "ok", "{answer}");
+    }
+    let id = queued["id"].as_str().unwrap();
+    let done = wait_for_status(&server, id, "done", Duration::from_secs(60));
+    assert_eq!(done["result"]["verdict"], "timeout", "{done}");
+    let message = done["result"]["message"].as_str().unwrap_or("");
+    assert!(message.contains("clocks are stopped"), "{message}");
+    assert!(
+        started.elapsed() < Duration::from_secs(90),
+        "took {:?}",
+        started.elapsed()
+    );
+    let (status, health) = get(&server, "/healthz");
+    assert_eq!(status, 200, "{health}");
 }

@@ -9,60 +9,9 @@
 
 mod common;
 
-use std::process::Command;
-
 use anneval::compile::Language;
-use anneval::compile::clang::{LLVM_DIR, WASM_FLAGS, wit_glue};
-use anneval::{Candidate, Verdict, template};
-use common::wat_component;
-
-/// A WASI component of the C++ kernel `source`.
-fn wasi_component(origin: &str, source: &str) -> Candidate {
-    let dir = tempfile::tempdir().unwrap();
-    let work = dir.path();
-    template::write_cpp_to(work, "kernel.cpp", source).unwrap();
-    for (name, bytes) in wit_glue().unwrap() {
-        std::fs::write(work.join(name), bytes).unwrap();
-    }
-    let sysroot = work.join("sysroot");
-    std::fs::create_dir_all(sysroot.join("lib")).unwrap();
-    std::os::unix::fs::symlink("/usr/include/wasm32-wasi", sysroot.join("include")).unwrap();
-    std::os::unix::fs::symlink("/usr/lib/wasm32-wasi", sysroot.join("lib/wasm32-wasi")).unwrap();
-    std::fs::create_dir_all(work.join("simde")).unwrap();
-    std::os::unix::fs::symlink(anneval::compile::clang::SIMDE, work.join("simde/simde")).unwrap();
-    let out = Command::new(format!("{LLVM_DIR}/bin/clang++"))
-        .current_dir(work)
-        .args(WASM_FLAGS)
-        .arg(format!("--sysroot={}", sysroot.display()))
-        .arg(format!("-fuse-ld={LLVM_DIR}/bin/wasm-ld"))
-        .args(["-isystem", "include", "-isystem", "simde"])
-        // No wasi.c: libc's calls stay WASI preview-1 imports.
-        .args(["-x", "c++", "wasm_main.cpp", "-x", "c", "wit.c"])
-        .args(["-x", "none", "wit_component_type.o", "-o", "core.wasm"])
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "clang: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let core = std::fs::read(work.join("core.wasm")).unwrap();
-    let bytes = wit_component::ComponentEncoder::default()
-        .module(&core)
-        .unwrap()
-        .adapter(
-            "wasi_snapshot_preview1",
-            wasi_preview1_component_adapter_provider::WASI_SNAPSHOT_PREVIEW1_REACTOR_ADAPTER,
-        )
-        .unwrap()
-        .validate(true)
-        .encode()
-        .unwrap();
-    Candidate::Component {
-        origin: origin.into(),
-        bytes,
-    }
-}
+use anneval::{Candidate, Verdict};
+use common::{wasi_component, wat_component};
 
 /// The WASI imports of a component.
 fn wasi_imports(candidate: &Candidate) -> Vec<String> {
@@ -190,6 +139,7 @@ fn kernels_compiled_by_anneval_import_no_wasi() {
 /// The C++ reference as a WASI component with `code` at the start of `build`
 /// and `search` (after `headers`).
 fn wasi_reference_with(origin: &str, headers: &str, build: &str, search: &str) -> Candidate {
+    use common::wasi_component;
     let source = common::cpp_reference_text_with(&[
         (
             common::BUILD_START,

@@ -243,7 +243,9 @@ fn drain_diagnostics(mut stderr: impl Read) -> String {
     }
     let mut text = String::from_utf8_lossy(&head).into_owned();
     if dropped > 0 {
-        text.push_str(&format!("\n[... {dropped} bytes of standard error dropped ...]\n"));
+        text.push_str(&format!(
+            "\n[... {dropped} bytes of standard error dropped ...]\n"
+        ));
     }
     text.push_str(&String::from_utf8_lossy(tail.make_contiguous()));
     text

@@ -7,6 +7,7 @@ use std::path::{Path, PathBuf};
 use std::sync::OnceLock;
 use std::time::Duration;
 
+use anneval::compile::clang::{LLVM_DIR, WASM_FLAGS, wit_glue};
 use anneval::compile::{CompileLimits, Language};
 use anneval::dataset::{Dataset, registry};
 use anneval::evaluator::Quiet;
@@ -202,4 +203,52 @@ pub fn score(evaluator: &Evaluator, candidate: &Candidate, opts: &ScoreOptions) 
 /// Seconds the evaluation spent after compiling.
 pub fn run_seconds(eval: &Evaluation) -> f64 {
     eval.seconds - eval.candidate.compile_seconds.unwrap_or(0.0)
+}
+
+/// A WASI component of the C++ kernel `source`.
+pub fn wasi_component(origin: &str, source: &str) -> Candidate {
+    let dir = tempfile::tempdir().unwrap();
+    let work = dir.path();
+    anneval::template::write_cpp_to(work, "kernel.cpp", source).unwrap();
+    for (name, bytes) in wit_glue().unwrap() {
+        std::fs::write(work.join(name), bytes).unwrap();
+    }
+    let sysroot = work.join("sysroot");
+    std::fs::create_dir_all(sysroot.join("lib")).unwrap();
+    std::os::unix::fs::symlink("/usr/include/wasm32-wasi", sysroot.join("include")).unwrap();
+    std::os::unix::fs::symlink("/usr/lib/wasm32-wasi", sysroot.join("lib/wasm32-wasi")).unwrap();
+    std::fs::create_dir_all(work.join("simde")).unwrap();
+    std::os::unix::fs::symlink(anneval::compile::clang::SIMDE, work.join("simde/simde")).unwrap();
+    let out = std::process::Command::new(format!("{LLVM_DIR}/bin/clang++"))
+        .current_dir(work)
+        .args(WASM_FLAGS)
+        .arg(format!("--sysroot={}", sysroot.display()))
+        .arg(format!("-fuse-ld={LLVM_DIR}/bin/wasm-ld"))
+        .args(["-isystem", "include", "-isystem", "simde"])
+        // No wasi.c: libc's calls stay WASI preview-1 imports.
+        .args(["-x", "c++", "wasm_main.cpp", "-x", "c", "wit.c"])
+        .args(["-x", "none", "wit_component_type.o", "-o", "core.wasm"])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "clang: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let core = std::fs::read(work.join("core.wasm")).unwrap();
+    let bytes = wit_component::ComponentEncoder::default()
+        .module(&core)
+        .unwrap()
+        .adapter(
+            "wasi_snapshot_preview1",
+            wasi_preview1_component_adapter_provider::WASI_SNAPSHOT_PREVIEW1_REACTOR_ADAPTER,
+        )
+        .unwrap()
+        .validate(true)
+        .encode()
+        .unwrap();
+    Candidate::Component {
+        origin: origin.into(),
+        bytes,
+    }
 }

@@ -297,22 +297,45 @@ mod tests {
     #[test]
     fn splices_and_digraphs_are_read_as_the_compiler_reads_them() {
         for (source, construct, line) in [
-            ("#inc\\\nlude \"/etc/passwd\"\n", "#include \"/etc/passwd\"", 1),
-            ("int x;\n#\\  \r\n include </etc/\\\npasswd>\n", "#include </etc/passwd>", 2),
+            (
+                "#inc\\\nlude \"/etc/passwd\"\n",
+                "#include \"/etc/passwd\"",
+                1,
+            ),
+            (
+                "int x;\n#\\  \r\n include </etc/\\\npasswd>\n",
+                "#include </etc/passwd>",
+                2,
+            ),
             ("%:include \"/etc/passwd\"\n", "#include \"/etc/passwd\"", 1),
             ("  %: include_next <vector>\n", "#include_next", 1),
             ("void f() { __as\\\nm__(\"nop\"); }\n", "__asm__", 1),
             ("\n\nvoid f() { a\\\n\\\ns\\\nm(\"nop\"); }\n", "asm", 3),
             // A comment continued onto the next line hides nothing there.
-            ("// a comment \\\n#include \"/etc/passwd\"\n#include \"/x\"\n", "#include \"/x\"", 3),
+            (
+                "// a comment \\\n#include \"/etc/passwd\"\n#include \"/x\"\n",
+                "#include \"/x\"",
+                3,
+            ),
         ] {
             let v = refused(source);
-            assert_eq!((v.construct.as_str(), v.line), (construct, line), "{source:?}");
+            assert_eq!(
+                (v.construct.as_str(), v.line),
+                (construct, line),
+                "{source:?}"
+            );
         }
         // Lines after a splice keep their numbers.
-        assert_eq!(refused("#define A 1 \\\n  + 2\nint x;\nasm(\"\");\n").line, 4);
+        assert_eq!(
+            refused("#define A 1 \\\n  + 2\nint x;\nasm(\"\");\n").line,
+            4
+        );
         // A backslash that splices nothing is kept.
-        check("const char* s = \"a\\\\b\"; int y = 1; // x\\y\n", "kernel.cpp").unwrap();
+        check(
+            "const char* s = \"a\\\\b\"; int y = 1; // x\\y\n",
+            "kernel.cpp",
+        )
+        .unwrap();
     }
 
     #[test]
