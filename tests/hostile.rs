@@ -10,8 +10,9 @@ mod common;
 use std::time::{Duration, Instant};
 
 use anneval::compile::CompileLimits;
-use anneval::evaluator::Quiet;
+use anneval::evaluator::{Engine, Quiet};
 use anneval::measure::sweep::Sweep;
+use anneval::sandbox::Limits;
 use anneval::{Candidate, Evaluation, Evaluator, ScoreOptions, Verdict};
 use common::{hooked, quick, source, wat_component};
 
@@ -560,4 +561,86 @@ fn a_precompiled_component_is_never_deserialised() {
     );
     assert_eq!(eval.verdict, Verdict::Rejected);
     assert!(eval.message.contains("precompiled"), "{}", eval.message);
+}
+
+/// The C++-free way to make the Rust reference `times` slower: its search
+/// repeated, answers unchanged.
+fn reference_slowed(times: usize) -> Candidate {
+    const AT: &str = "        padded[..self.dim].copy_from_slice(query);\n";
+    let text = anneval::compile::Language::Rust.reference();
+    assert_eq!(text.matches(AT).count(), 1);
+    let again = format!(
+        "{AT}        for _ in 1..{times} {{\n            let mut cur = Neighbor {{ id: self.entry, dist: self.distance_to(padded, self.entry) }};\n            for level in (1..=self.max_level).rev() {{ cur = self.greedy(padded, cur, level); }}\n            self.search_level(padded, cur, 0, ef.max(k), search);\n            std::hint::black_box(search.pool.iter().count());\n        }}\n"
+    );
+    common::source(
+        &format!("reference {times}x slower"),
+        text.replace(AT, &again),
+    )
+}
+
+#[test]
+fn a_hang_costs_seconds_and_a_slow_honest_kernel_is_not_cut() {
+    let _serial = common::one_at_a_time();
+    // The configured deadline is the default two minutes: the run's own
+    // figures decide.
+    let evaluator = common::evaluator_with(Limits {
+        memory_bytes: 256 << 20,
+        ..Limits::default()
+    });
+    let data = common::xs20("random-xs-20-euclidean");
+    let opts = ScoreOptions {
+        runs: 1,
+        fuel: false,
+        ..ScoreOptions::default()
+    };
+    let spin = "let mut n = 0u64; loop { n = std::hint::black_box(n + 1); }";
+    // Compiled ahead, so that what is timed is the evaluation.
+    let text = std::fs::read_to_string(common::variant("brute_force.rs"))
+        .unwrap()
+        .replace("/* HOOK: search */", spin);
+    let compiler = evaluator.compiler().unwrap();
+    compiler
+        .compile(&text, anneval::compile::Language::Rust)
+        .unwrap();
+    let started = std::time::Instant::now();
+    let hang = evaluator
+        .evaluate_entries(
+            &[(hooked(&[("search", spin)]), Engine::Wasm)],
+            data,
+            &opts,
+            &Quiet,
+        )
+        .remove(0);
+    let cost = started.elapsed();
+    assert_eq!(hang.verdict, Verdict::Timeout, "{}", hang.message);
+    assert!(
+        hang.message
+            .contains("this call's deadline: the floor of 5 s"),
+        "{}",
+        hang.message
+    );
+    assert!(
+        cost < std::time::Duration::from_secs(15),
+        "a hang cost {cost:?}"
+    );
+    let evals = evaluator.evaluate_entries(
+        &[
+            (Candidate::Reference, Engine::Wasm),
+            (reference_slowed(20), Engine::Wasm),
+        ],
+        data,
+        &opts,
+        &Quiet,
+    );
+    for eval in &evals {
+        assert_eq!(
+            eval.verdict,
+            Verdict::Ok,
+            "{}: {}",
+            eval.candidate.source,
+            eval.message
+        );
+    }
+    let ratio = evals[0].reward / evals[1].reward;
+    assert!(ratio > 8.0, "the slowed kernel is only {ratio:.1}x slower");
 }

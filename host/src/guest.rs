@@ -180,8 +180,22 @@ impl KernelComponent {
         metering: Metering,
         index: &[u8],
     ) -> Result<Searcher, Failure> {
-        let started = Instant::now();
         let timeout = sandbox.limits().call_timeout;
+        self.restore_within(sandbox, metering, index, timeout, timeout)
+    }
+
+    /// [`KernelComponent::restore`] with `restore_timeout` as the deadline
+    /// of the restore and `timeout` as that of the searcher's call (on the
+    /// engines that have deadlines).
+    pub fn restore_within(
+        &self,
+        sandbox: &Sandbox,
+        metering: Metering,
+        index: &[u8],
+        restore_timeout: Duration,
+        timeout: Duration,
+    ) -> Result<Searcher, Failure> {
+        let started = Instant::now();
         let prepared = self.prepared(metering);
         let mut store = sandbox.store(metering);
         if metering == Metering::Fuel {
@@ -190,14 +204,14 @@ impl KernelComponent {
                 .set_fuel(u64::MAX)
                 .map_err(|e| Failure::internal(format!("setting fuel: {e}")))?;
         }
-        sandbox.arm(&mut store, timeout, HOSTCALL_ALLOWANCE);
-        let instance = instantiate(prepared, &mut store, timeout)?;
+        sandbox.arm(&mut store, restore_timeout, HOSTCALL_ALLOWANCE);
+        let instance = instantiate(prepared, &mut store, restore_timeout)?;
         let constructor = instance
             .get_typed_func::<(&[u8],), (ResourceAny,)>(&mut store, &prepared.constructor)
             .map_err(|e| wrong_type(CONSTRUCTOR, e))?;
         let (searcher,) = constructor
             .call(&mut store, (index,))
-            .map_err(|e| classify(e, &store, timeout))?;
+            .map_err(|e| classify(e, &store, restore_timeout))?;
         Ok(Searcher {
             restore_seconds: started.elapsed().as_secs_f64(),
             store,

@@ -164,8 +164,21 @@ impl NativeKernel {
         k: usize,
         ef: usize,
     ) -> Result<PassOutput, Failure> {
+        self.pass_within(index, queries, dim, k, ef, self.limits.call_timeout)
+    }
+
+    /// [`NativeKernel::pass`] with `timeout` as the process's deadline.
+    pub fn pass_within(
+        &self,
+        index: &[u8],
+        queries: &[f32],
+        dim: usize,
+        k: usize,
+        ef: usize,
+        timeout: Duration,
+    ) -> Result<PassOutput, Failure> {
         let started = Instant::now();
-        let mut run = self.spawn(self.limits.call_timeout)?;
+        let mut run = self.spawn(timeout)?;
         let expected = queries.len() / dim * k;
         let exchange = (|| -> std::io::Result<(Vec<u32>, f64, f64)> {
             let w = run.input.as_mut().expect("open");

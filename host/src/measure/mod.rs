@@ -41,7 +41,7 @@ pub mod sweep;
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use crate::dataset::Dataset;
 use crate::evaluator::Progress;
@@ -211,28 +211,29 @@ pub fn measure_sweep(
         scorers: vec![BTreeMap::new(); n],
         failed: vec![None; n],
         probed: vec![BTreeSet::new(); n],
+        probe_seconds: vec![BTreeMap::new(); n],
+        slowest_restore: vec![None; n],
     };
 
     // 1. Probes, the subjects taking turns.
     let mut planners: Vec<Planner> = (0..n)
         .map(|_| Planner::new(&protocol.sweep, protocol.band, work.k))
         .collect();
-    let mut probe_seconds: Vec<BTreeMap<usize, f64>> = vec![BTreeMap::new(); n];
     progress.phase("probe", 0);
     loop {
         let mut probed_any = false;
-        for i in 0..n {
+        for (i, planner) in planners.iter_mut().enumerate() {
             if m.failed[i].is_some() {
                 continue;
             }
-            let Some(ef) = planners[i].next_probe() else {
+            let Some(ef) = planner.next_probe() else {
                 continue;
             };
             probed_any = true;
             progress.extend(1);
             if let Some(out) = m.call(i, ef, Metering::Deadline) {
-                planners[i].record(ef, m.scorers[i][&ef].recall);
-                probe_seconds[i].insert(ef, out.seconds);
+                planner.record(ef, m.scorers[i][&ef].recall);
+                m.probe_seconds[i].insert(ef, out.seconds);
                 m.probed[i].insert(ef);
             }
         }
@@ -242,10 +243,19 @@ pub fn measure_sweep(
     }
 
     // 2. Timed rounds over slots: slot j is each subject's j-th timed ef.
-    let timed: Vec<Vec<usize>> = planners.iter().map(Planner::timed_efs).collect();
+    // For the band sweep, efs whose probes answered identically are one
+    // point of the curve, timed once, at the smallest of them.
+    let timed: Vec<Vec<usize>> = planners
+        .iter()
+        .zip(&m.scorers)
+        .map(|(planner, scorers)| match protocol.sweep {
+            Sweep::Band => distinct_answers(planner.timed_efs(), scorers),
+            Sweep::Efs(_) => planner.timed_efs(),
+        })
+        .collect();
     let calls: Vec<Vec<usize>> = timed
         .iter()
-        .zip(&probe_seconds)
+        .zip(&m.probe_seconds)
         .map(|(efs, probes)| {
             let min_pass = pass_seconds(protocol.min_pass_seconds, efs.len());
             efs.iter()
@@ -359,6 +369,23 @@ pub fn measure_sweep(
         .collect()
 }
 
+/// The efs of `efs` (ascending) whose probe's answers differ from those of
+/// every smaller ef kept: a larger ef that answers exactly as a smaller one
+/// is the same point of the curve, and timing it again adds nothing a
+/// reward can use. (Dropping a point never raises a reward: the reward
+/// integrates the curve's best QPS at each recall.)
+fn distinct_answers(efs: Vec<usize>, scorers: &BTreeMap<usize, Scorer>) -> Vec<usize> {
+    let answers = |ef: &usize| scorers.get(ef).and_then(|s| s.previous.as_deref());
+    let mut kept: Vec<usize> = Vec::with_capacity(efs.len());
+    for ef in efs {
+        let same = answers(&ef).is_some_and(|a| kept.iter().any(|k| answers(k) == Some(a)));
+        if !same {
+            kept.push(ef);
+        }
+    }
+    kept
+}
+
 /// How long each of a kernel's passes must last when it has `timed_efs`
 /// efs: at least `min_pass_seconds`, and together at least
 /// [`MIN_ROUND_SECONDS`] a round.
@@ -390,6 +417,81 @@ struct Measurement<'s, 'a> {
     /// Per subject, the efs whose probe finished: the calls a timed pass
     /// may replay.
     probed: Vec<BTreeSet<usize>>,
+    /// Per subject, each finished probe's search seconds.
+    probe_seconds: Vec<BTreeMap<usize, f64>>,
+    /// Per subject, the slowest restore so far.
+    slowest_restore: Vec<Option<f64>>,
+}
+
+/// No call's deadline is shorter than this.
+pub const CALL_DEADLINE_FLOOR: Duration = Duration::from_secs(5);
+/// A probe may take this many times what the kernel's slowest earlier probe
+/// took, scaled by the ratio of their efs.
+pub const PROBE_DEADLINE_FACTOR: f64 = 20.0;
+/// Multiply-adds per second an exhaustive scan surely beats in the sandbox
+/// (simd128 does several billion), for the first probe's deadline.
+const SCAN_RATE: f64 = 1e9;
+/// Bytes per second any restore surely beats, for the first restore's
+/// deadline.
+const RESTORE_RATE: f64 = 10e6;
+
+/// The deadline of a kernel's restore: [`PROBE_DEADLINE_FACTOR`] times its
+/// slowest restore so far; for its first, the index's size at
+/// [`RESTORE_RATE`]; within [`CALL_DEADLINE_FLOOR`] and `cap`.
+pub fn restore_deadline(slowest: Option<f64>, index_bytes: usize, cap: Duration) -> Duration {
+    let seconds = match slowest {
+        Some(s) => PROBE_DEADLINE_FACTOR * s,
+        None => index_bytes as f64 / RESTORE_RATE,
+    };
+    Duration::from_secs_f64(seconds.clamp(0.0, 1e9))
+        .max(CALL_DEADLINE_FLOOR)
+        .min(cap)
+}
+
+/// The deadline of a kernel's call at `ef` (a probe, a restore, a fuel
+/// pass) and why, derived from the run: for its first probe, four times
+/// what an exhaustive scan of the queries would take at [`SCAN_RATE`]; for
+/// every later call, [`PROBE_DEADLINE_FACTOR`] times its slowest finished
+/// probe scaled up by the ratio of the efs (a cost that doubles with ef is
+/// allowed ten times over, one that quadruples five times); never below
+/// [`CALL_DEADLINE_FLOOR`] nor above `cap` (the configured deadline).
+pub fn call_deadline(
+    probes: &BTreeMap<usize, f64>,
+    ef: usize,
+    work: &Workload<'_>,
+    cap: Duration,
+) -> (Duration, String) {
+    let slowest = probes
+        .iter()
+        .map(|(&e, &s)| (s * (ef.max(e) as f64 / e.max(1) as f64), e, s))
+        .max_by(|a, b| a.0.total_cmp(&b.0));
+    let (seconds, why) = match slowest {
+        Some((scaled, e, s)) => (
+            PROBE_DEADLINE_FACTOR * scaled,
+            format!("{PROBE_DEADLINE_FACTOR}x its probe at ef={e} ({s:.3} s), scaled to ef={ef}"),
+        ),
+        None => {
+            let d = work.dataset;
+            let scan = (d.n_train() * d.n_test() * d.dim) as f64 / SCAN_RATE;
+            (
+                4.0 * scan,
+                format!(
+                    "4x an exhaustive scan of the queries ({scan:.2} s at 1e9 multiply-adds/s)"
+                ),
+            )
+        }
+    };
+    let deadline = Duration::from_secs_f64(seconds.clamp(0.0, 1e9)).max(CALL_DEADLINE_FLOOR);
+    if deadline >= cap {
+        return (cap, "the configured call deadline".into());
+    }
+    if deadline == CALL_DEADLINE_FLOOR {
+        return (
+            deadline,
+            format!("the floor of {} s", CALL_DEADLINE_FLOOR.as_secs()),
+        );
+    }
+    (deadline, why)
 }
 
 impl Measurement<'_, '_> {
@@ -433,19 +535,35 @@ impl Measurement<'_, '_> {
         within_deadline(self.protocol.deadline)?;
         let (s, work) = (&self.subjects[i], self.work);
         let (dim, k) = (work.dataset.dim, work.k);
+        let cap = self.sandbox.limits().call_timeout;
+        let (deadline, why) = call_deadline(&self.probe_seconds[i], ef, work, cap);
         let out = match s.runner {
             Runner::Wasm(kernel) if metering == Metering::Replay => {
                 replay_call(self.sandbox, kernel, s, work, ef)
             }
-            Runner::Wasm(kernel) => {
-                kernel
-                    .restore(self.sandbox, metering, &s.index)
-                    .and_then(|searcher| {
-                        searcher.search_batch(self.sandbox, &work.guest_queries, dim, k, ef)
-                    })
+            Runner::Wasm(kernel) => kernel
+                .restore_within(
+                    self.sandbox,
+                    metering,
+                    &s.index,
+                    restore_deadline(self.slowest_restore[i], s.index.len(), cap),
+                    deadline,
+                )
+                .and_then(|searcher| {
+                    searcher.search_batch(self.sandbox, &work.guest_queries, dim, k, ef)
+                }),
+            Runner::Native(kernel) => {
+                kernel.pass_within(&s.index, &work.guest_queries, dim, k, ef, deadline)
             }
-            Runner::Native(kernel) => kernel.pass(&s.index, &work.guest_queries, dim, k, ef),
-        }?;
+        }
+        .map_err(|mut f| {
+            if f.verdict == Verdict::Timeout && f.message.contains("deadline") {
+                f.message = format!("{} (this call's deadline: {why})", f.message);
+            }
+            f
+        })?;
+        let restored = self.slowest_restore[i].get_or_insert(0.0);
+        *restored = restored.max(out.restore_seconds);
         // A replay answers exactly as the call it replays: the sandbox is
         // deterministic, so anything else means the kernel found something
         // that differs between passes, and its time cannot be trusted.
@@ -664,6 +782,75 @@ mod tests {
         // lowest recall is kept.
         scorer.score(&work, &[2, 0], false).unwrap();
         assert_eq!(scorer.recall, 0.0);
+    }
+
+    #[test]
+    fn deadlines_follow_the_kernels_own_calls_within_floor_and_cap() {
+        let data = Dataset {
+            name: "t".into(),
+            metric: Metric::Euclidean,
+            dim: 100,
+            train: vec![0.0; 100 * 100_000],
+            test: vec![0.0; 100 * 10_000],
+            neighbors: Vec::new(),
+            distances: Vec::new(),
+            gt_k: 0,
+            queries: QuerySet::All,
+        };
+        let work = Workload {
+            dataset: &data,
+            guest_queries: Vec::new().into(),
+            k: 10,
+        };
+        let cap = Duration::from_secs(120);
+        // The first probe: 4x a scan of 1e11 multiply-adds at 1e9/s.
+        let (first, why) = call_deadline(&BTreeMap::new(), 1, &work, cap);
+        assert_eq!(first, Duration::from_secs(400).min(cap));
+        assert_eq!(why, "the configured call deadline");
+        let mut probes = BTreeMap::new();
+        probes.insert(1, 0.01);
+        probes.insert(4, 0.1);
+        // 20x the slowest probe scaled to ef 16 (0.1 s x 4), above the floor.
+        let (later, why) = call_deadline(&probes, 16, &work, cap);
+        assert!((later.as_secs_f64() - 8.0).abs() < 1e-9, "{later:?}");
+        assert!(why.contains("its probe at ef=4"), "{why}");
+        // A smaller ef is not scaled down; fast kernels get the floor.
+        assert_eq!(call_deadline(&probes, 2, &work, cap).0, CALL_DEADLINE_FLOOR);
+        let fast: BTreeMap<usize, f64> = [(8, 0.001)].into_iter().collect();
+        let (floor, why) = call_deadline(&fast, 8, &work, cap);
+        assert_eq!(
+            (floor, why.as_str()),
+            (CALL_DEADLINE_FLOOR, "the floor of 5 s")
+        );
+        assert_eq!(restore_deadline(None, 8 << 20, cap), CALL_DEADLINE_FLOOR);
+        assert_eq!(restore_deadline(None, 2 << 30, cap), cap);
+        assert_eq!(
+            restore_deadline(Some(0.5), 8 << 20, cap),
+            Duration::from_secs(10)
+        );
+    }
+
+    #[test]
+    fn efs_that_answer_alike_are_timed_once_at_the_smallest() {
+        let scorer = |ids: &[u32]| Scorer {
+            recall: 0.5,
+            previous: Some(ids.to_vec()),
+        };
+        let scorers: BTreeMap<usize, Scorer> = [
+            (1, scorer(&[1, 2])),
+            (2, scorer(&[1, 2])),
+            (4, scorer(&[1, 3])),
+            (8, scorer(&[1, 2])),
+            (16, scorer(&[4, 3])),
+        ]
+        .into_iter()
+        .collect();
+        assert_eq!(
+            distinct_answers(vec![1, 2, 4, 8, 16], &scorers),
+            vec![1, 4, 16]
+        );
+        // An ef without answers (none today) is kept.
+        assert_eq!(distinct_answers(vec![2, 32], &scorers), vec![2, 32]);
     }
 
     #[test]
