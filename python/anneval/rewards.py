@@ -11,16 +11,66 @@ the model's doing. When the service fails, the completion gets ``None``
 from __future__ import annotations
 
 import json
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 
 from .client import AnnevalClient, AnnevalError
 from .extract import LANGUAGES, extract_kernel
 
-__all__ = ["Outcome", "Scorer"]
+__all__ = ["SCORING_OPTIONS", "ConfigurationError", "Outcome", "Scorer"]
 
 #: The dataset column (TRL) or ``extra_info`` key (verl) whose value, a dict
 #: of scoring options, overrides the function's options for that row.
 OPTIONS_COLUMN = "anneval"
+
+#: The scoring options the service takes (``openapi.yaml``, ``Options``);
+#: ``language`` picks the candidates' language.
+SCORING_OPTIONS = (
+    "dataset", "k", "ef", "sweep", "runs", "params", "band", "max_base", "max_queries", "queries",
+    "engine", "fuel", "language",
+)
+
+#: Settings of the client, not scoring options: where they belong.
+_CLIENT_SETTINGS = {
+    "timeout": "timeout=", "max_retries": "max_retries=", "retries": "max_retries=",
+    "urls": "urls=", "url": "urls=", "penalty": "penalty=", "normalized": "normalized=",
+}
+
+
+class ConfigurationError(ValueError):
+    """The reward function is configured wrongly (an option the service does
+    not know, a value of the wrong type, a dataset it cannot serve): raised
+    when the function is made or on its first call, never turned into a
+    missing reward, so that training stops at once instead of going on
+    without rewards."""
+
+
+def plain(value):
+    """``value`` as plain JSON data: mappings (OmegaConf's ``DictConfig``
+    among them) become dicts, sequences (``ListConfig``, tuples) lists."""
+    if isinstance(value, (str, bytes, int, float, bool)) or value is None:
+        return value
+    if isinstance(value, Mapping) or (hasattr(value, "keys") and hasattr(value, "__getitem__")):
+        return {str(k): plain(value[k]) for k in value.keys()}
+    if hasattr(value, "__iter__"):
+        return [plain(v) for v in value]
+    return value
+
+
+def check_options(options, where):
+    """Refuses an option the service does not know, naming it and what is
+    known (and where a client setting goes instead)."""
+    for key in options:
+        if key in SCORING_OPTIONS:
+            continue
+        if key in _CLIENT_SETTINGS:
+            raise ConfigurationError(
+                f"{where}: {key!r} is a setting of the client, not a scoring option: "
+                f"pass it as {_CLIENT_SETTINGS[key]}... to the reward function"
+            )
+        raise ConfigurationError(
+            f"{where}: {key!r} is not a scoring option of anneval serve (known: {', '.join(SCORING_OPTIONS)})"
+        )
 
 
 @dataclass
@@ -44,12 +94,31 @@ def _row_options(base, override):
         try:
             override = json.loads(override)
         except ValueError:
-            raise ValueError(f"the {OPTIONS_COLUMN!r} column must hold a dict of options or its JSON") from None
+            raise ConfigurationError(
+                f"the {OPTIONS_COLUMN!r} column must hold a dict of options or its JSON"
+            ) from None
+    override = plain(override)
     if not isinstance(override, dict):
-        raise ValueError(f"the {OPTIONS_COLUMN!r} column must hold a dict of options")
+        raise ConfigurationError(f"the {OPTIONS_COLUMN!r} column must hold a dict of options")
+    # A column loaded through `datasets` holds every key any row has, None
+    # where a row has none: None means "not set here".
+    override = {k: v for k, v in override.items() if v is not None}
+    check_options(override, f"the {OPTIONS_COLUMN!r} column")
     merged = dict(base)
     merged.update(override)
     return merged
+
+
+def _refused(error):
+    """Whether the service refused the request itself (a 4xx but a full
+    queue): the configuration's fault, raised rather than scored."""
+    return isinstance(error, AnnevalError) and error.status is not None and 400 <= error.status < 500 and error.status != 429
+
+
+def _raise_refused(error):
+    raise ConfigurationError(
+        f"anneval serve refused the request, so every reward would be missing: {error}"
+    ) from error
 
 
 def _key(language, options):
@@ -66,6 +135,8 @@ class Scorer:
         self.language = language
         self.penalty = float(penalty)
         self.normalized = normalized
+        options = plain(options)
+        check_options(options, "the reward function's options")
         self.options = options
 
     def _credit(self, result):
@@ -123,6 +194,8 @@ class Scorer:
             )
             for group, group_answers in zip(groups, answers):
                 for (i, _), answer in zip(group, group_answers):
+                    if _refused(answer):
+                        _raise_refused(answer)
                     if isinstance(answer, AnnevalError) or not isinstance(answer, dict):
                         outcomes[i] = Outcome(None, "service_error", str(answer))
                     else:
@@ -140,6 +213,8 @@ class Scorer:
         try:
             answer = self.client.reward(source, language=language, **options)
         except AnnevalError as e:
+            if _refused(e):
+                _raise_refused(e)
             return Outcome(None, "service_error", str(e))
         if not isinstance(answer, dict):
             return Outcome(None, "service_error", f"an answer that is not an evaluation: {str(answer)[:200]}")

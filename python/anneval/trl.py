@@ -62,20 +62,35 @@ def _make(scorer, name):
     return score
 
 
-def _build(urls, client, language, penalty, normalized, name, options):
+#: Seconds one request may take by default in a trainer: long enough for a
+#: batch of 64 kernels, short enough that a lost service stalls a step for
+#: minutes, not an hour.
+TRAINER_TIMEOUT = 900.0
+
+
+def _build(urls, client, language, penalty, normalized, name, timeout, max_retries, options):
     from .client import AnnevalClient
 
-    client = client if client is not None else AnnevalClient(urls)
+    if client is None:
+        client = AnnevalClient(urls, timeout=float(timeout), max_retries=int(max_retries))
     name = _name(options, name)
     return name, _make(Scorer(client, language, penalty, normalized, **options), name)
 
 
-def reward_function(urls=None, *, client=None, language="rust", penalty=-1.0, normalized=True, name=None, **options):
+def reward_function(
+    urls=None, *, client=None, language="rust", penalty=-1.0, normalized=True, name=None,
+    timeout=TRAINER_TIMEOUT, max_retries=30, **options,
+):
     """A TRL reward function (synchronous). ``options`` are the service's
     scoring options (``dataset``, ``max_base``, ``max_queries``, ``ef``,
-    ``runs``...). Its ``__name__`` (``anneval_<dataset>`` unless ``name``)
-    is what TRL shows in its metrics."""
-    name, score = _build(urls, client, language, penalty, normalized, name, options)
+    ``runs``...); an option the service does not know raises
+    :class:`anneval.rewards.ConfigurationError` here, and a request the
+    service refuses raises it on the first call (instead of missing rewards
+    for the rest of the run). ``timeout`` (seconds per request) and
+    ``max_retries`` are the client's. Its ``__name__``
+    (``anneval_<dataset>`` unless ``name``) is what TRL shows in its
+    metrics."""
+    name, score = _build(urls, client, language, penalty, normalized, name, timeout, max_retries, options)
 
     def reward(prompts=None, completions=None, completion_ids=None, **kwargs):
         return score(prompts, completions, kwargs)
@@ -84,10 +99,13 @@ def reward_function(urls=None, *, client=None, language="rust", penalty=-1.0, no
     return reward
 
 
-def async_reward_function(urls=None, *, client=None, language="rust", penalty=-1.0, normalized=True, name=None, **options):
+def async_reward_function(
+    urls=None, *, client=None, language="rust", penalty=-1.0, normalized=True, name=None,
+    timeout=TRAINER_TIMEOUT, max_retries=30, **options,
+):
     """The same as :func:`reward_function`, as an ``async def``: TRL runs it
     concurrently with its other async reward functions."""
-    name, score = _build(urls, client, language, penalty, normalized, name, options)
+    name, score = _build(urls, client, language, penalty, normalized, name, timeout, max_retries, options)
 
     async def reward(prompts=None, completions=None, completion_ids=None, **kwargs):
         return await asyncio.to_thread(score, prompts, completions, kwargs)

@@ -1,15 +1,29 @@
 """Reward functions for verl (``custom_reward_function``).
 
-verl loads a function by file path and name, and binds
-``custom_reward_function.reward_kwargs`` to it::
+verl (0.9) loads a reward function by module and name from
+``reward.custom_reward_function`` and binds its ``reward_kwargs``; load this
+module as a package module (``pkg://``), so it is imported as part of
+``anneval``::
 
-    custom_reward_function:
-      path: /path/to/site-packages/anneval/verl.py   # python -c "import anneval.verl as v; print(v.__file__)"
-      name: compute_score                            # or compute_score_batch, compute_score_async
-      reward_kwargs:
-        urls: "http://box-1:8080,http://box-2:8080"
-        dataset: random-s-100-euclidean
-        max_queries: 1000
+    reward:
+      custom_reward_function:
+        path: pkg://anneval.verl
+        name: compute_score            # or compute_score_async
+        reward_kwargs:
+          urls: "http://box-1:8080,http://box-2:8080"
+          dataset: random-s-100-euclidean
+          max_queries: 1000
+
+(On the command line, keys verl's config does not declare need Hydra's
+``+``: ``+reward.custom_reward_function.reward_kwargs.dataset=...``.) A file
+path to this module works as well: its imports are absolute. Options that
+arrive as OmegaConf lists or dicts are turned into plain ones; the keyword
+arguments verl adds itself (``reward_router_address``,
+``reward_model_tokenizer``) are not options and are dropped; any other key
+anneval serve does not know raises
+:class:`anneval.rewards.ConfigurationError` on the first call, as does a
+request the service refuses, instead of scoring every response with the
+penalty.
 
 - ``compute_score(data_source, solution_str, ground_truth, extra_info=None,
   **kwargs)``: one response at a time (verl's naive manager and its Reward
@@ -19,8 +33,10 @@ verl loads a function by file path and name, and binds
   trustworthy as a batch's. ``compute_score_async`` is the same as an
   ``async def``.
 - ``compute_score_batch(data_sources, solution_strs, ground_truths,
-  extra_infos, **kwargs)`` (``reward_model.reward_manager=batch``): the whole
-  batch; consecutive responses to one prompt are measured in one run.
+  extra_infos, **kwargs)``: the whole batch, for a reward manager that hands
+  one over (verl 0.9's Reward Loop registry has none: naive, dapo, gdpo,
+  limited and remote call one response at a time); consecutive responses to
+  one prompt are measured in one run.
 
 Each returns a dict per response: ``score`` (the normalised reward, or the
 penalty for a response without a working kernel) and numbers verl logs:
@@ -38,12 +54,16 @@ import asyncio
 import json
 import threading
 
-from .client import AnnevalClient, options_from_env
-from .rewards import OPTIONS_COLUMN, Outcome, Scorer
+# Absolute imports: verl may load this file by path, as a module of its own.
+from anneval.client import AnnevalClient, options_from_env
+from anneval.rewards import OPTIONS_COLUMN, Outcome, Scorer, plain
 
 __all__ = ["compute_score", "compute_score_async", "compute_score_batch"]
 
 _SETTINGS = ("urls", "language", "penalty", "normalized", "timeout", "max_retries")
+#: Keyword arguments verl itself adds to a reward function's call (with a
+#: reward model enabled): not options for anneval.
+_VERL_OWN = ("reward_router_address", "reward_model_tokenizer")
 _scorers = {}
 _lock = threading.Lock()
 
@@ -53,10 +73,12 @@ def _scorer(kwargs):
     settings = options_from_env()
     options = dict(settings.pop("options", {}))
     for key, value in kwargs.items():
+        if key in _VERL_OWN:
+            continue
         if key in _SETTINGS:
-            settings[key] = value
+            settings[key] = plain(value)
         else:
-            options[key] = value
+            options[key] = plain(value)
     urls = settings.get("urls")
     if isinstance(urls, str):
         urls = [u.strip() for u in urls.split(",") if u.strip()]
@@ -65,7 +87,7 @@ def _scorer(kwargs):
         if key not in _scorers:
             client = AnnevalClient(
                 urls,
-                timeout=float(settings.get("timeout", 3600.0)),
+                timeout=float(settings.get("timeout", 900.0)),
                 max_retries=int(settings.get("max_retries", 30)),
             )
             _scorers[key] = Scorer(

@@ -13,6 +13,7 @@ import urllib.request
 
 from anneval import AnnevalClient
 from anneval import verl
+from anneval.rewards import SCORING_OPTIONS, ConfigurationError, plain
 from anneval.trl import async_reward_function, reward_function
 
 from .live import BRUTE, CPP_REFERENCE, QUICK, Server, fenced, variant
@@ -97,6 +98,59 @@ class Trl(unittest.TestCase):
         rewards, _, _ = trl_call(reward, ["p", "p"], [fenced(CPP_REFERENCE, "cpp"), fenced("struct Index;", "cpp")])
         self.assertGreater(rewards[0], 0.5, "the C++ reference is about as fast as the Rust one")
         self.assertEqual(rewards[1], -1.0)
+
+
+class Mistakes(unittest.TestCase):
+    """A misconfigured reward function fails loudly, once, at start: never
+    rewards that are all missing while training goes on."""
+
+    def test_an_unknown_option_is_refused_when_the_function_is_made(self):
+        with self.assertRaisesRegex(ConfigurationError, "'retries' is a setting of the client.*max_retries="):
+            reward_function(server.url, retries=3, **QUICK)
+        with self.assertRaisesRegex(ConfigurationError, "'max_querys' is not a scoring option"):
+            reward_function(server.url, max_querys=10)
+        # The client's own settings are keywords of the function.
+        reward = reward_function(server.url, timeout=5.0, max_retries=2, **QUICK)
+        self.assertEqual(reward.__name__, "anneval_random_xs_20_euclidean")
+
+    def test_a_request_the_service_refuses_raises_on_the_first_call(self):
+        reward = reward_function(server.url, **{**QUICK, "dataset": "no-such-dataset"})
+        with self.assertRaisesRegex(ConfigurationError, "refused the request.*no-such-dataset"):
+            trl_call(reward, ["p"], [fenced(variant(BRUTE, "refused"))])
+        with self.assertRaises(ConfigurationError):
+            verl.compute_score("anneval", fenced(variant(BRUTE, "refused")), None, None,
+                               **{**QUICK, "dataset": "no-such-dataset", "urls": server.url})
+
+    def test_rows_from_datasets_and_lists_from_omegaconf(self):
+        # `datasets` fills keys other rows have with None: not an override.
+        reward = reward_function(server.url, **QUICK)
+        rewards, _, _ = trl_call(reward, ["p"], [fenced(variant(BRUTE, "none-row"))],
+                                 anneval=[{"ef": None, "max_queries": None}])
+        self.assertGreater(rewards[0], 0.0)
+        with self.assertRaisesRegex(ConfigurationError, "'efs' is not a scoring option"):
+            trl_call(reward, ["p"], [fenced(variant(BRUTE, "typo-row"))], anneval=[{"efs": [10]}])
+
+        class ListLike:  # what OmegaConf's ListConfig is to json: not a list
+            def __init__(self, items):
+                self.items = items
+
+            def __iter__(self):
+                return iter(self.items)
+
+        self.assertEqual(plain({"ef": ListLike([10, 40]), "params": {"m": "8"}}),
+                         {"ef": [10, 40], "params": {"m": "8"}})
+        r = verl.compute_score("anneval", fenced(variant(BRUTE, "listlike")), None, None,
+                               **{**QUICK, "ef": ListLike([10, 40]), "urls": server.url,
+                                  "reward_router_address": "http://rm:8000", "reward_model_tokenizer": object()})
+        self.assertTrue(0.0 < r["score"] < 1.0, r)
+
+    def test_the_options_are_the_services(self):
+        with open(os.path.join(os.path.dirname(__file__), "..", "..", "openapi.yaml")) as f:
+            spec = f.read()
+        options = spec[spec.index("    Options:"):spec.index("    Evaluation:")]
+        for name in SCORING_OPTIONS:
+            if name != "language":
+                self.assertIn(f"        {name}:", options, name)
 
 
 class Batches(unittest.TestCase):
