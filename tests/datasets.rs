@@ -377,6 +377,10 @@ fn score_accepts_a_path_and_subsamples_with_fresh_ground_truth() {
         ],
     );
     assert!(out.status.success(), "{}", text(&out.stderr));
+    // Quiet is one line: the verdict and the reward.
+    let said = text(&out.stdout);
+    assert_eq!(said.lines().count(), 1, "{said}");
+    assert!(said.starts_with("ok reward "), "{said}");
     let v: serde_json::Value = serde_json::from_slice(&std::fs::read(&json).unwrap()).unwrap();
     assert_eq!(v["dataset"], "peer");
     assert_eq!(v["dataset_info"]["n_base"], 500);

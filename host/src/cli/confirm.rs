@@ -107,8 +107,13 @@ pub fn run(a: ConfirmArgs) -> Result<ExitCode> {
     );
     if !a.measure.quiet {
         println!(
-            "{:<32} {:>14} {:>14} {:>12}",
-            "candidate", "wasm reward", "native reward", "native/wasm"
+            "{:<32} {:>14} {:>14} {:>12} {:>13} {:>13}",
+            "candidate",
+            "wasm reward",
+            "native reward",
+            "native/wasm",
+            "wasm QPS@0.9",
+            "native @0.9"
         );
         for c in &confirmed {
             let cell = |e: &Evaluation| {
@@ -123,12 +128,21 @@ pub fn run(a: ConfirmArgs) -> Result<ExitCode> {
                 Some(r) => format!("{r:.2}"),
                 None => "-".into(),
             };
+            let at = |e: &Evaluation| {
+                e.qps_at_recall
+                    .get("0.9")
+                    .copied()
+                    .flatten()
+                    .map_or("-".into(), thousands)
+            };
             println!(
-                "{:<32} {:>14} {:>14} {:>12}",
+                "{:<32} {:>14} {:>14} {:>12} {:>13} {:>13}",
                 short(&c.source),
                 cell(&c.wasm),
                 cell(&c.native),
-                ratio
+                ratio,
+                at(&c.wasm),
+                at(&c.native)
             );
         }
         match spearman {

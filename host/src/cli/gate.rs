@@ -118,9 +118,8 @@ pub fn run(a: GateArgs) -> Result<ExitCode> {
     if let Some(path) = &a.json {
         export::json::write(path, &report)?;
     }
-    if !a.measure.quiet {
-        println!("{}", report.summary);
-    }
+    // The decision, quiet or not: a script reads it.
+    println!("{}", report.summary);
     Ok(if report.passed {
         ExitCode::SUCCESS
     } else {

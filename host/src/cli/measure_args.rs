@@ -90,7 +90,8 @@ pub struct MeasureArgs {
     /// Skip the instruction-counting pass (no fuel figures).
     #[arg(long)]
     no_fuel: bool,
-    /// No progress bar and no table (the output files and exit code only).
+    /// No progress bar and no table: one line with the verdict and the
+    /// reward (gate: its decision), the output files and the exit code.
     #[arg(long, short)]
     pub quiet: bool,
 }

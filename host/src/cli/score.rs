@@ -46,7 +46,9 @@ pub fn run(a: ScoreArgs) -> Result<ExitCode> {
     let evaluator = a.measure.evaluator()?;
     let eval = evaluator.evaluate_on(&candidate, a.measure.engine, &data, &opts, &progress);
     progress.finish();
-    if !a.measure.quiet {
+    if a.measure.quiet {
+        println!("{}", export::table::one_line(&eval));
+    } else {
         print!("{}", export::table::render(&eval));
     }
     if let Some(path) = &a.json {

@@ -7,6 +7,30 @@ use crate::evaluation::Evaluation;
 use crate::verdict::Verdict;
 
 /// Renders `eval` for a person at a terminal.
+/// The evaluation in one line, for `-q`: the verdict and the reward (and
+/// the normalised reward when there is one), or the verdict and the first
+/// line of its message.
+pub fn one_line(eval: &Evaluation) -> String {
+    if eval.verdict != crate::verdict::Verdict::Ok {
+        let why = eval.message.lines().next().unwrap_or("");
+        return format!("{}: {why}", eval.verdict);
+    }
+    let at = |r: &str| {
+        eval.qps_at_recall
+            .get(r)
+            .copied()
+            .flatten()
+            .map_or("not reached".into(), thousands)
+    };
+    format!(
+        "ok reward {} (QPS at recall 0.9: {}, 0.95: {}) {}",
+        thousands(eval.reward),
+        at("0.9"),
+        at("0.95"),
+        eval.candidate.source
+    )
+}
+
 pub fn render(eval: &Evaluation) -> String {
     let mut out = String::new();
     let frontier_efs: Vec<usize> = eval.frontier.iter().map(|p| p.ef).collect();
