@@ -14,6 +14,21 @@ use anneval::sandbox::Limits;
 use anneval::{Candidate, ScoreOptions, Verdict};
 use common::hooked;
 
+/// An evaluator with the source filter off (so the sandbox alone must hold)
+/// and calls bounded by `call_seconds`.
+fn unfiltered(call_seconds: u64) -> anneval::Evaluator {
+    common::evaluator_compiling_with(
+        Limits {
+            call_timeout: Duration::from_secs(call_seconds),
+            ..common::limits()
+        },
+        CompileLimits {
+            check_source: false,
+            ..CompileLimits::default()
+        },
+    )
+}
+
 fn opts(efs: Vec<usize>) -> ScoreOptions {
     ScoreOptions {
         sweep: Sweep::Efs(efs),
@@ -80,16 +95,7 @@ fn a_ready_component_cannot_run_natively() {
 fn hostile_native_kernels_are_contained() {
     let _serial = common::one_at_a_time();
     let (canary, secret) = common::canary();
-    let evaluator = common::evaluator_compiling_with(
-        Limits {
-            call_timeout: Duration::from_secs(2),
-            ..common::limits()
-        },
-        CompileLimits {
-            check_source: false,
-            ..CompileLimits::default()
-        },
-    );
+    let evaluator = unfiltered(2);
     let data = common::xs20("random-xs-20-euclidean");
     let escape = std::env::temp_dir().join(format!("anneval-escape-{}", std::process::id()));
     let read_canary = format!(
@@ -257,16 +263,7 @@ fn cpp_hooked(origin: &str, load: &str, search: &str) -> Candidate {
 #[test]
 fn a_native_kernel_sees_no_query_before_the_clock_and_its_prints_are_not_answers() {
     let _serial = common::one_at_a_time();
-    let evaluator = common::evaluator_compiling_with(
-        Limits {
-            call_timeout: Duration::from_secs(3),
-            ..common::limits()
-        },
-        CompileLimits {
-            check_source: false,
-            ..CompileLimits::default()
-        },
-    );
+    let evaluator = unfiltered(3);
     let data = common::xs20("random-xs-20-euclidean");
     let flood = "{ static char junk[4096]; for (int i = 0; i < 64; i++) fwrite(junk, 1, sizeof junk, stderr); }";
     let cases = [
@@ -348,16 +345,7 @@ fn descriptors_the_host_inherited_reach_no_child() {
     // SAFETY: open with a valid path; the descriptor is closed below.
     let fd = unsafe { libc::open(path.as_ptr(), libc::O_RDONLY) };
     assert!(fd > 2, "opening the canary");
-    let evaluator = common::evaluator_compiling_with(
-        Limits {
-            call_timeout: Duration::from_secs(3),
-            ..common::limits()
-        },
-        CompileLimits {
-            check_source: false,
-            ..CompileLimits::default()
-        },
-    );
+    let evaluator = unfiltered(3);
     let data = common::xs20("random-xs-20-euclidean");
     let include = common::cpp_reference_with(
         "include of an inherited descriptor",
