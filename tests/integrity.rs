@@ -51,8 +51,11 @@ fn timing_cannot_be_gamed() {
         let (lo, hi) = passes
             .iter()
             .fold((f64::MAX, 0.0f64), |(lo, hi), q| (lo.min(*q), hi.max(*q)));
+        // A cache that survived would answer a pass in next to no time (a
+        // lookup against a scan of 9,000 points: tens of times faster); the
+        // machine's own drift moves passes seconds apart by up to about 2x.
         assert!(
-            hi / lo < 2.0,
+            hi / lo < 3.0,
             "ef {}: passes {passes:?} differ as if a cache survived",
             m.ef
         );

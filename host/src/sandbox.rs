@@ -28,7 +28,7 @@
 //! shared memory or threads: a guest is one thread.
 
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, AtomicI32, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicI32, AtomicU8, AtomicUsize, Ordering};
 use std::thread;
 use std::time::Duration;
 
@@ -123,33 +123,49 @@ pub fn abandonable<R: Send + 'static>(
     allowance: Duration,
     call: impl FnOnce() -> R + Send + 'static,
 ) -> Result<R, ReplayLost> {
+    const RUNNING: u8 = 0;
+    const DONE: u8 = 1;
+    const ABANDONED: u8 = 2;
     let (tx, rx) = std::sync::mpsc::sync_channel(1);
     let tid = Arc::new(AtomicI32::new(0));
-    let abandoned = Arc::new(AtomicBool::new(false));
-    let (thread_tid, thread_abandoned) = (tid.clone(), abandoned.clone());
+    let state = Arc::new(AtomicU8::new(RUNNING));
+    let (thread_tid, thread_state) = (tid.clone(), state.clone());
     thread::Builder::new()
         .name("anneval-bounded".into())
         .spawn(move || {
             // SAFETY: gettid has no preconditions.
             thread_tid.store(unsafe { libc::gettid() }, Ordering::SeqCst);
             let result = call();
-            if thread_abandoned.load(Ordering::SeqCst) {
+            if thread_state.swap(DONE, Ordering::SeqCst) == ABANDONED {
                 ABANDONED_REPLAYS.fetch_sub(1, Ordering::Relaxed);
             }
             let _ = tx.send(result);
         })
         .map_err(|e| ReplayLost::NoThread(e.to_string()))?;
-    rx.recv_timeout(allowance).map_err(|_| {
-        abandoned.store(true, Ordering::SeqCst);
-        ABANDONED_REPLAYS.fetch_add(1, Ordering::Relaxed);
-        let tid = tid.load(Ordering::SeqCst);
-        if tid > 0 {
-            // SAFETY: setpriority on a thread id of this process changes
-            // only that thread's nice value.
-            unsafe { libc::setpriority(libc::PRIO_PROCESS, tid as libc::id_t, 19) };
+    match rx.recv_timeout(allowance) {
+        Ok(result) => Ok(result),
+        Err(std::sync::mpsc::RecvTimeoutError::Disconnected) => Err(ReplayLost::NoThread(
+            "the call's thread ended without a result (it panicked)".into(),
+        )),
+        // The call ended just as the allowance did: its result is on its way.
+        Err(_)
+            if state
+                .compare_exchange(RUNNING, ABANDONED, Ordering::SeqCst, Ordering::SeqCst)
+                .is_err() =>
+        {
+            rx.recv().map_err(|_| ReplayLost::Stuck(allowance))
         }
-        ReplayLost::Stuck(allowance)
-    })
+        Err(_) => {
+            ABANDONED_REPLAYS.fetch_add(1, Ordering::Relaxed);
+            let tid = tid.load(Ordering::SeqCst);
+            if tid > 0 {
+                // SAFETY: setpriority on a thread id of this process changes
+                // only that thread's nice value.
+                unsafe { libc::setpriority(libc::PRIO_PROCESS, tid as libc::id_t, 19) };
+            }
+            Err(ReplayLost::Stuck(allowance))
+        }
+    }
 }
 
 /// The sandbox: the three engines and the limits. Cloning it is cheap and
