@@ -42,8 +42,8 @@ const DEFAULTS: Defaults = Defaults {
 
 /// A native ÷ wasm reward above this marks a candidate suspect. Honest
 /// kernels stay well below it: the sandbox's vectors are 128 bits against
-/// the CPU's 256 or 512, and the references run at 1.2–1.6× natively
-/// (BENCHMARKS.md).
+/// the CPU's 256 or 512, and the references and the corpus run at 1.1–2.3×
+/// natively (BENCHMARKS.md, "Do the sandbox's rankings hold…").
 pub const SUSPECT_NATIVE_OVER_WASM: f64 = 16.0;
 
 #[derive(Serialize)]
@@ -196,7 +196,7 @@ mod tests {
 
     #[test]
     fn only_a_native_reward_far_beyond_the_sandboxs_is_suspect() {
-        // The references and the corpus run at 1.2–3x natively; the native
+        // The references and the corpus run at 1.1–2.3x natively; the native
         // exploit of the protocol that queries-after-the-clock closed ran at
         // 960x.
         for honest in [1.2, 1.6, 3.0, 12.0] {
