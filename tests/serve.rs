@@ -697,3 +697,67 @@ fn a_hostile_component_in_one_request_leaves_the_others_their_results() {
     let (status, health) = get(&server, "/healthz");
     assert_eq!(status, 200, "{health}");
 }
+
+#[test]
+fn a_retry_after_the_clients_timeout_joins_the_measurement_in_flight() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = Server::start(&dir.path().join("ledger.sqlite"), &["--workers", "1"]);
+    // Keep the only worker busy, so that the first requests are still
+    // waiting when their clients give up.
+    let (status, _, busy) = post(&server, "/v1/score", &slow(1));
+    assert_eq!(status, 202, "{busy}");
+    let options = with(quick(), json!({"max_queries": 90}));
+    let kernel = format!("{}\n// retried\n", brute());
+    let reward = with(options.clone(), json!({"candidate": {"source": kernel}}));
+    let query = "dataset=random-xs-20-euclidean&ef=10%2C40&runs=1&fuel=false&max_queries=90";
+    let openrlhf = json!({
+        "query": [format!("Write one.```rust\n{}\n// retried by openrlhf\n```", brute())],
+        "prompts": ["Write one."],
+        "labels": [""],
+    });
+    let impatient: ureq::Agent = ureq::Agent::config_builder()
+        .http_status_as_error(false)
+        .timeout_global(Some(Duration::from_millis(500)))
+        .build()
+        .into();
+    let gave_up = |path: &str, body: &Value| {
+        let sent = impatient
+            .post(format!("{}{path}", server.url))
+            .header("content-type", "application/json")
+            .send(body.to_string());
+        assert!(sent.is_err(), "the client gives up before the answer");
+    };
+    gave_up("/v1/reward", &reward);
+    gave_up(&format!("/get_reward?{query}"), &openrlhf);
+    // The retries, as the trainers send them, and a second copy at once.
+    let url = server.url.clone();
+    let twice = {
+        let (url, reward) = (url.clone(), reward.clone());
+        std::thread::spawn(move || {
+            call(
+                "POST",
+                &format!("{url}/v1/reward"),
+                Some(&reward.to_string()),
+            )
+        })
+    };
+    let (status, _, answer) = post(&server, "/v1/reward", &reward);
+    assert_eq!(status, 200, "{answer}");
+    assert_eq!(answer["verdict"], "ok", "{answer}");
+    let (status, _, copy) = twice.join().unwrap();
+    assert_eq!(status, 200, "{copy}");
+    assert_eq!(copy["id"], answer["id"], "one measurement answers both");
+    let (status, _, rewards) = post(&server, &format!("/get_reward?{query}"), &openrlhf);
+    assert_eq!(status, 200, "{rewards}");
+    assert_eq!(rewards["verdicts"], json!(["ok"]), "{rewards}");
+    // Each kernel was measured once, though asked for three and two times
+    // (they differ in a comment only, so they are one exemplar).
+    let (status, pool) = get(
+        &server,
+        "/v1/exemplars?dataset=random-xs-20-euclidean&ef=10,40&runs=1&fuel=false&max_queries=90",
+    );
+    assert_eq!(status, 200, "{pool}");
+    let pool = pool["exemplars"].as_array().unwrap();
+    assert_eq!(pool.len(), 1, "{pool:?}");
+    assert_eq!(pool[0]["measurements"], 2, "{pool:?}");
+}

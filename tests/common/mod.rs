@@ -252,3 +252,39 @@ pub fn wasi_component(origin: &str, source: &str) -> Candidate {
         bytes,
     }
 }
+
+/// Runs the Python tests in the files `pattern` matches under
+/// `python/<dir>` with the interpreter of the virtual environment `venv`
+/// (which scripts/setup makes), this build's binary and the tests' shared
+/// compile cache; every test must run (none skipped) and pass.
+#[allow(dead_code)]
+pub fn python_tests(venv: &str, dir: &str, pattern: &str) {
+    let root = repo_root();
+    let python = root.join(venv).join("bin/python");
+    assert!(
+        python.exists(),
+        "{} is missing: run scripts/setup --trainers, which makes it",
+        python.display()
+    );
+    let out = std::process::Command::new(&python)
+        .args(["-m", "unittest", "discover", "-v", "-s"])
+        .arg(root.join("python").join(dir))
+        .arg("-t")
+        .arg(root.join("python"))
+        .args(["-p", pattern])
+        .env("ANNEVAL_BIN", env!("CARGO_BIN_EXE_anneval"))
+        .env("ANNEVAL_CACHE", cache_dir())
+        .env("RAY_USAGE_STATS_ENABLED", "0")
+        .env("HF_HUB_OFFLINE", "1")
+        .env("TOKENIZERS_PARALLELISM", "false")
+        .output()
+        .expect("running the Python tests");
+    let report = String::from_utf8_lossy(&out.stderr);
+    println!("{}", String::from_utf8_lossy(&out.stdout));
+    println!("{report}");
+    assert!(out.status.success(), "the Python tests failed:\n{report}");
+    assert!(
+        !report.contains("skipped"),
+        "every Python test must run here:\n{report}"
+    );
+}

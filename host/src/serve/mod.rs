@@ -12,6 +12,7 @@
 pub mod api;
 pub mod extract;
 pub mod gather;
+pub mod inflight;
 pub mod ledger;
 pub mod metrics;
 pub mod workers;
@@ -34,6 +35,7 @@ use tokio::sync::oneshot;
 
 use api::{BadRequest, BatchRequest, CandidateSpec, ScoreRequest};
 use gather::{Gatherer, Member};
+use inflight::{Entry, InFlight, Lead};
 use ledger::Ledger;
 use workers::{Job, Pool, Reply, Work};
 
@@ -67,6 +69,7 @@ struct AppState {
     pool: Arc<Pool>,
     ledger: Arc<Ledger>,
     gatherer: Arc<Gatherer>,
+    inflight: Arc<InFlight>,
     data_dir: PathBuf,
     max_source: usize,
 }
@@ -110,6 +113,7 @@ async fn serve(config: ServeConfig) -> Result<()> {
         pool: pool.clone(),
         ledger,
         gatherer: Arc::default(),
+        inflight: Arc::default(),
         data_dir: config.data_dir.clone(),
         max_source,
     };
@@ -224,11 +228,7 @@ async fn dispatch(
         )
             .into_response();
     };
-    match receiver.await {
-        Ok(Ok(answer)) => axum::Json(answer).into_response(),
-        Ok(Err((status, message))) => error(status, message),
-        Err(_) => error(500, "the worker dropped the job"),
-    }
+    reply_response(answer_of(receiver).await)
 }
 
 /// Seconds until a slot is likely free: the mean evaluation time times the
@@ -281,6 +281,13 @@ async fn score(State(state): State<AppState>, body: Bytes) -> Response {
     if let Some(answer) = from_ledger(&state, &hash) {
         return answer;
     }
+    let wait = resolved.wait;
+    // Only a client that waits joins, or is joined.
+    let lead = match wait.then(|| state.inflight.enter(&hash)) {
+        Some(Entry::Follow(receiver)) => return reply_response(answer_of(receiver).await),
+        Some(Entry::Lead(lead)) => Some(lead),
+        None => None,
+    };
     let id = api::new_id();
     if let Err(e) = state.ledger.insert(
         &id,
@@ -290,14 +297,21 @@ async fn score(State(state): State<AppState>, body: Bytes) -> Response {
         return error(500, format!("recording the request: {e:#}"));
     }
     let (sender, receiver) = oneshot::channel();
-    let wait = resolved.wait;
     let job = Job {
         ids: vec![id],
         work: Work::Single(candidate),
         resolved,
         reply: wait.then_some(sender),
     };
-    dispatch(&state, job, wait.then_some(receiver)).await
+    let receiver = lead.map(|lead| lead.relay(receiver));
+    dispatch(&state, job, receiver).await
+}
+
+fn reply_response(reply: workers::Reply) -> Response {
+    match reply {
+        Ok(answer) => axum::Json(answer).into_response(),
+        Err((status, message)) => error(status, message),
+    }
 }
 
 async fn batch(State(state): State<AppState>, body: Bytes) -> Response {
@@ -357,27 +371,48 @@ async fn batch(State(state): State<AppState>, body: Bytes) -> Response {
 /// A single candidate recorded in the ledger, on its way to a run.
 struct Ticket {
     id: String,
+    /// Identical requests join its measurement.
+    lead: Lead,
     candidate: Candidate,
 }
 
+/// Where a single candidate's reward comes from.
+enum Recorded {
+    /// The ledger's answer to an identical earlier request.
+    Answered(serde_json::Value),
+    /// An identical request's measurement, in flight.
+    Joined(oneshot::Receiver<workers::Reply>),
+    /// Its own measurement, to be gathered.
+    Ticket(Ticket),
+}
+
 /// Answers a single candidate's reward from the ledger (an identical
-/// request's), or records it for a gathered run.
+/// request's), joins an identical request in flight, or records it for a
+/// gathered run.
 fn record_reward(
     state: &AppState,
     request: &serde_json::Value,
     candidate: Candidate,
     resolved: &api::Resolved,
-) -> Result<Result<serde_json::Value, Ticket>, BadRequest> {
+) -> Result<Recorded, BadRequest> {
     let hash = api::content_hash("reward", std::slice::from_ref(&candidate), resolved);
     if let Some(answer) = cached_answer(state, &hash) {
-        return Ok(Ok(answer));
+        return Ok(Recorded::Answered(answer));
     }
+    let lead = match state.inflight.enter(&hash) {
+        Entry::Follow(receiver) => return Ok(Recorded::Joined(receiver)),
+        Entry::Lead(lead) => lead,
+    };
     let id = api::new_id();
     state
         .ledger
         .insert(&id, &hash, request)
         .map_err(|e| BadRequest(500, format!("recording the request: {e:#}")))?;
-    Ok(Err(Ticket { id, candidate }))
+    Ok(Recorded::Ticket(Ticket {
+        id,
+        lead,
+        candidate,
+    }))
 }
 
 /// Has `tickets` (all with the options `resolved`) join gatherings (see
@@ -392,9 +427,11 @@ async fn gather(
     let key = api::options_digest(resolved);
     let mut receivers = Vec::new();
     let mut members = Vec::new();
+    let mut leads = Vec::new();
     for ticket in tickets {
         let (reply, receiver) = oneshot::channel();
         receivers.push(receiver);
+        leads.push(ticket.lead);
         members.push(Member {
             id: ticket.id,
             candidate: ticket.candidate,
@@ -426,7 +463,12 @@ async fn gather(
             queued
         };
         match state.gatherer.join(&key, members, queue) {
-            Ok(()) => return Ok(receivers),
+            Ok(()) => {
+                let relayed = leads.into_iter().zip(receivers);
+                return Ok(relayed
+                    .map(|(lead, receiver)| lead.relay(receiver))
+                    .collect());
+            }
             Err(back) if started.elapsed() < patience => {
                 members = back;
                 tokio::time::sleep(Duration::from_millis(200)).await;
@@ -482,18 +524,16 @@ async fn reward(State(state): State<AppState>, body: Bytes) -> Response {
     };
     let recorded = serde_json::to_value(&request).unwrap_or_default();
     let ticket = match record_reward(&state, &recorded, candidate, &resolved) {
-        Ok(Ok(answer)) => return axum::Json(answer).into_response(),
-        Ok(Err(ticket)) => ticket,
+        Ok(Recorded::Answered(answer)) => return axum::Json(answer).into_response(),
+        Ok(Recorded::Joined(receiver)) => return reply_response(answer_of(receiver).await),
+        Ok(Recorded::Ticket(ticket)) => ticket,
         Err(e) => return e.into_response(),
     };
     let receiver = match gather(&state, vec![ticket], &resolved, Duration::ZERO).await {
         Ok(mut receivers) => receivers.remove(0),
         Err(response) => return response,
     };
-    match answer_of(receiver).await {
-        Ok(answer) => axum::Json(answer).into_response(),
-        Err((status, message)) => error(status, message),
-    }
+    reply_response(answer_of(receiver).await)
 }
 
 /// How long `POST /get_reward` waits for room in a full queue: its callers
@@ -507,7 +547,8 @@ enum Sample {
     /// A kernel the service refused (too long): the model's fault.
     Refused,
     Answered(serde_json::Value),
-    /// The i-th receiver of its options' gathering.
+    /// The i-th receiver under this key: its options' gathering, or
+    /// (`joined:N`) the identical request in flight it joined.
     Waiting(String, usize),
 }
 
@@ -528,6 +569,7 @@ async fn get_reward(
     };
     // Record every kernel, then gather them by options.
     let mut samples = Vec::new();
+    let mut receivers = std::collections::HashMap::new();
     let mut by_options: Vec<(String, api::Resolved, Vec<Ticket>)> = Vec::new();
     for (request, candidate) in read {
         let sample = match candidate {
@@ -535,8 +577,13 @@ async fn get_reward(
             Ok((candidate, resolved)) => {
                 match record_reward(&state, &request, candidate, &resolved) {
                     Err(e) => return e.into_response(),
-                    Ok(Ok(answer)) => Sample::Answered(answer),
-                    Ok(Err(ticket)) => {
+                    Ok(Recorded::Answered(answer)) => Sample::Answered(answer),
+                    Ok(Recorded::Joined(receiver)) => {
+                        let key = format!("joined:{}", samples.len());
+                        receivers.insert(key.clone(), vec![Some(receiver)]);
+                        Sample::Waiting(key, 0)
+                    }
+                    Ok(Recorded::Ticket(ticket)) => {
                         let key = api::options_digest(&resolved);
                         let at = match by_options.iter().position(|(k, _, _)| *k == key) {
                             Some(at) => at,
@@ -553,7 +600,6 @@ async fn get_reward(
         };
         samples.push(sample);
     }
-    let mut receivers = std::collections::HashMap::new();
     for (key, resolved, tickets) in by_options {
         match gather(&state, tickets, &resolved, GET_REWARD_PATIENCE).await {
             Ok(list) => {
