@@ -487,3 +487,86 @@ fn hostile_cpp_at_run_time() {
     run_cases(&evaluator, cases(Engine::Wasm), Engine::Wasm, &secret);
     run_cases(&evaluator, cases(Engine::Native), Engine::Native, &secret);
 }
+
+/// A copy of the bundle tests/bundles/hnswlib with `file` replaced by `text`.
+fn hnswlib_bundle_with(file: &str, edit: impl Fn(&str) -> String) -> tempfile::TempDir {
+    let from = common::repo_root().join("tests/bundles/hnswlib");
+    let dir = tempfile::tempdir().unwrap();
+    for name in [
+        "kernel.cpp",
+        "hnswlib/hnswlib.h",
+        "hnswlib/space_l2.h",
+        "hnswlib/visited_list.h",
+    ] {
+        let text = std::fs::read_to_string(from.join(name)).unwrap();
+        let text = if name == file { edit(&text) } else { text };
+        std::fs::create_dir_all(dir.path().join(name).parent().unwrap()).unwrap();
+        std::fs::write(dir.path().join(name), text).unwrap();
+    }
+    dir
+}
+
+#[test]
+fn a_bundle_of_headers_scores_on_both_engines_and_its_errors_name_their_file() {
+    let _serial = common::one_at_a_time();
+    let evaluator = common::evaluator();
+    let data = common::xs20("random-xs-20-euclidean");
+    let bundle = Candidate::from_arg(&common::repo_root().join("tests/bundles/hnswlib")).unwrap();
+    let entries = [(bundle.clone(), Engine::Wasm), (bundle, Engine::Native)];
+    for eval in evaluator.evaluate_entries(&entries, data, &opts(vec![16, 64]), &Quiet) {
+        assert_ok(&eval);
+        assert_eq!(eval.candidate.kind, "cpp");
+        assert!(eval.max_recall.unwrap() > 0.95, "{}", eval.message);
+    }
+    // A header's mistakes are reported at that header's own line.
+    let cases = [
+        (
+            "hnswlib/space_l2.h",
+            Verdict::CompileError,
+            "hnswlib/space_l2.h:9",
+        ),
+        (
+            "hnswlib/visited_list.h",
+            Verdict::Rejected,
+            "hnswlib/visited_list.h line 9: `asm`",
+        ),
+    ];
+    for (file, verdict, said) in cases {
+        let broken = hnswlib_bundle_with(file, |text| {
+            let mut lines: Vec<String> = text.lines().map(String::from).collect();
+            lines.insert(
+                8,
+                if verdict == Verdict::Rejected {
+                    "void f() { asm(\"nop\"); }"
+                } else {
+                    "int broken("
+                }
+                .into(),
+            );
+            lines.join("\n") + "\n"
+        });
+        let candidate = Candidate::from_arg(broken.path()).unwrap();
+        let eval = common::score(&evaluator, &candidate, &common::quick());
+        assert_eq!(eval.verdict, verdict, "{file}: {}", eval.message);
+        assert!(
+            eval.message.contains(said),
+            "{file}: want {said:?} in {}",
+            eval.message
+        );
+    }
+    // An include that leaves the bundle is refused, as in a single file.
+    let escapes = hnswlib_bundle_with("hnswlib/hnswlib.h", |text| {
+        format!("#include \"../../secret.h\"\n{text}")
+    });
+    let eval = common::score(
+        &evaluator,
+        &Candidate::from_arg(escapes.path()).unwrap(),
+        &common::quick(),
+    );
+    assert_eq!(eval.verdict, Verdict::Rejected, "{}", eval.message);
+    assert!(
+        eval.message.contains("hnswlib/hnswlib.h line 1"),
+        "{}",
+        eval.message
+    );
+}

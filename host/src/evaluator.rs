@@ -60,6 +60,18 @@ impl Candidate {
     /// component.
     pub fn from_path(path: &Path) -> Result<Candidate> {
         let origin = path.display().to_string();
+        if path.is_dir() {
+            let limit = crate::compile::CompileLimits::default().max_source;
+            let bundle = crate::bundle::Bundle::from_dir(path, limit)?;
+            let (text, language) = bundle
+                .flatten()
+                .map_err(|e| anyhow::anyhow!("bundle {origin}: {e}"))?;
+            return Ok(Candidate::Source {
+                origin,
+                text,
+                language,
+            });
+        }
         let ext = path.extension().and_then(|e| e.to_str()).unwrap_or("");
         if ext == "wasm" {
             let bytes =

@@ -9,6 +9,7 @@
 //! ([`metrics`], [`evaluation`]). [`evaluator`] ties the steps together; the
 //! `anneval` binary ([`cli`]) only parses and prints.
 
+pub mod bundle;
 pub mod cli;
 pub mod compile;
 pub mod dataset;

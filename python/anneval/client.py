@@ -43,6 +43,15 @@ class AnnevalError(Exception):
         self.status = status
 
 
+def _candidate(source, language):
+    """A request's candidate: a kernel's text in ``language``, or a dict of
+    files (whose kernel file says its language)."""
+    if isinstance(source, dict):
+        files = {str(path): str(text) for path, text in source.items()}
+        return {"files": files} if language == "rust" else {"files": files, "language": language}
+    return {"source": source, "language": language}
+
+
 def process_rank():
     """This process's rank in a distributed job (0 when it is not one):
     torch.distributed's ``RANK``, else ``LOCAL_RANK``, Slurm's
@@ -176,15 +185,18 @@ class AnnevalClient:
     # -- the service's endpoints ------------------------------------------
 
     def score(self, source, language="rust", **options):
-        """Scores one kernel; returns the evaluation (a dict). Raw reward only."""
-        candidate = {"source": source, "language": language}
+        """Scores one kernel; returns the evaluation (a dict). Raw reward
+        only. ``source`` is a kernel's text, or a C/C++ kernel of several
+        files as a dict of relative path to text (the kernel in
+        ``kernel.cpp`` or ``kernel.c``)."""
+        candidate = _candidate(source, language)
         return self._request("POST", "/v1/score", {"candidate": candidate, **options})
 
     def reward(self, source, language="rust", **options):
         """Scores one kernel together with the reference kernel in the same
         run (the service gathers concurrent requests with equal options into
         one run): the evaluation plus ``normalized_reward``."""
-        candidate = {"source": source, "language": language}
+        candidate = _candidate(source, language)
         return self._request("POST", "/v1/reward", {"candidate": candidate, **options})
 
     def score_batch(self, sources, language="rust", **options):
@@ -192,7 +204,7 @@ class AnnevalClient:
         with the reference kernel; each result has ``normalized_reward``."""
         if not 1 <= len(sources) <= self.max_batch:
             raise ValueError(f"a batch holds 1 to {self.max_batch} kernels; use score_groups for more")
-        body = {"candidates": [{"source": s, "language": language} for s in sources], **options}
+        body = {"candidates": [_candidate(s, language) for s in sources], **options}
         return self._request("POST", "/v1/score/batch", body)
 
     def score_groups(self, groups, language="rust", **options):

@@ -100,6 +100,29 @@ class Trl(unittest.TestCase):
         self.assertEqual(rewards[1], -1.0)
 
 
+class Bundles(unittest.TestCase):
+    """A C++ kernel of several files, as the client sends it."""
+
+    def test_a_folder_of_headers_scores_and_nothing_leaves_it(self):
+        from anneval.client import AnnevalError
+
+        root = os.path.join(os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))),
+                            "tests", "bundles", "hnswlib")
+        files = {}
+        for folder, _, names in os.walk(root):
+            for name in names:
+                path = os.path.join(folder, name)
+                with open(path) as f:
+                    files[os.path.relpath(path, root)] = f.read()
+        self.assertEqual(len(files), 4)
+        client = AnnevalClient(server.url)
+        answer = client.score(files, **QUICK)
+        self.assertEqual(answer["verdict"], "ok", answer["message"])
+        self.assertEqual(answer["candidate"]["kind"], "cpp")
+        with self.assertRaisesRegex(AnnevalError, "HTTP 400.*no `..`"):
+            client.score({**files, "../escape.h": ""}, **QUICK)
+
+
 class Mistakes(unittest.TestCase):
     """A misconfigured reward function fails loudly, once, at start: never
     rewards that are all missing while training goes on."""

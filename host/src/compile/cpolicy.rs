@@ -186,15 +186,52 @@ fn splice(source: &str) -> String {
     out
 }
 
+/// The file and line each line of `text` is, as the compiler counts them:
+/// from `file` line 1, and as each `#line N "name"` marker says (a bundle's
+/// files are inlined between such markers, see [`crate::bundle`]).
+fn locations(text: &str, file: &str) -> Vec<(String, usize)> {
+    let mut current = (file.to_string(), 1);
+    let mut out = Vec::new();
+    for line in text.lines() {
+        out.push(current.clone());
+        current.1 += 1;
+        let rest = line.trim_start();
+        let Some(rest) = rest.strip_prefix('#').or_else(|| rest.strip_prefix("%:")) else {
+            continue;
+        };
+        let Some(rest) = rest.trim_start().strip_prefix("line") else {
+            continue;
+        };
+        let mut words = rest.split_whitespace();
+        if let Some(Ok(number)) = words.next().map(str::parse::<usize>) {
+            current.1 = number;
+            if let Some(name) = words
+                .next()
+                .and_then(|w| w.strip_prefix('"')?.strip_suffix('"'))
+            {
+                current.0 = name.to_string();
+            }
+        }
+    }
+    out
+}
+
 /// Refuses the first construct a kernel never needs; `file` names the source
 /// in the message (`kernel.cpp`, `kernel.c`).
 pub fn check(source: &str, file: &'static str) -> Result<(), Violation> {
     let stripped = strip(&splice(source));
-    let violation = |line: usize, construct: String, reason| Violation {
-        file,
-        line,
-        construct,
-        reason,
+    let locations = locations(&stripped.text, file);
+    let violation = |line: usize, construct: String, reason| {
+        let (file, line) = locations
+            .get(line - 1)
+            .cloned()
+            .unwrap_or((file.to_string(), line));
+        Violation {
+            file,
+            line,
+            construct,
+            reason,
+        }
     };
     for (i, line) in stripped.text.lines().enumerate() {
         let line = line.trim_start();
@@ -336,6 +373,15 @@ mod tests {
             "kernel.cpp",
         )
         .unwrap();
+    }
+
+    #[test]
+    fn a_bundles_line_markers_name_its_file_and_line() {
+        let flat = "#include \"anneval.hpp\"\n#line 1 \"glass/a.hpp\"\nint a;\n\nasm(\"\");\n#line 2 \"kernel.cpp\"\n";
+        let v = refused(flat);
+        assert_eq!((v.file.as_str(), v.line), ("glass/a.hpp", 3));
+        let v = refused("#line 1 \"x.hpp\"\n#line 7 \"kernel.cpp\"\n#include \"/etc/passwd\"\n");
+        assert_eq!((v.file.as_str(), v.line), ("kernel.cpp", 7));
     }
 
     #[test]

@@ -20,8 +20,9 @@ use proc_macro2::{Delimiter, TokenStream, TokenTree};
 /// A refused construct, in any language's source.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Violation {
-    /// The source's file name (`kernel.rs`, `kernel.cpp`, `kernel.c`).
-    pub file: &'static str,
+    /// The source's file name (`kernel.rs`, `kernel.cpp`, `kernel.c`, or
+    /// a bundle's file).
+    pub file: String,
     pub line: usize,
     pub construct: String,
     pub reason: &'static str,
@@ -106,7 +107,7 @@ pub fn check(source: &str) -> Result<(), Violation> {
     flatten(stream, &mut toks);
     let violation = |line: usize, construct: String, reason: &'static str| {
         Err(Violation {
-            file: "kernel.rs",
+            file: "kernel.rs".to_string(),
             line,
             construct,
             reason,

@@ -15,12 +15,16 @@ use crate::evaluator::{Candidate, Engine, ScoreOptions};
 use crate::measure::sweep::{FULL_EFS, Sweep};
 use crate::template::{self, hex};
 
-/// A candidate as a request carries it: exactly one of the three.
+/// A candidate as a request carries it: exactly one of the four.
 #[derive(Clone, Debug, Default, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct CandidateSpec {
     /// A kernel's source, in `language`.
     pub source: Option<String>,
+    /// A C or C++ kernel of several files: relative path → text, the
+    /// kernel in `kernel.cpp` or `kernel.c` (see [`crate::bundle`]).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub files: Option<std::collections::BTreeMap<String, String>>,
     /// A WebAssembly component, base64.
     pub wasm_base64: Option<String>,
     /// `true` for the reference kernel (of `language`).
@@ -297,6 +301,9 @@ impl Options {
     }
 }
 
+const ONE_CANDIDATE: &str = "a candidate is exactly one of {\"source\": ...}, {\"files\": {path: text, ...}}, \
+     {\"wasm_base64\": ...} or {\"reference\": true}";
+
 impl CandidateSpec {
     /// The candidate, with an origin naming how it arrived.
     pub fn candidate(&self, max_bytes: usize) -> Result<Candidate, BadRequest> {
@@ -305,6 +312,24 @@ impl CandidateSpec {
             return Err(bad(
                 "language is for source and reference candidates; a component has none",
             ));
+        }
+        if let Some(files) = &self.files {
+            if self.source.is_some() || self.wasm_base64.is_some() || self.reference.is_some() {
+                return Err(bad(ONE_CANDIDATE));
+            }
+            let bundle = crate::bundle::Bundle::from_files(files.clone(), max_bytes)
+                .map_err(|e| bad(format!("files: {e}")))?;
+            let (text, language) = bundle.flatten().map_err(|e| bad(format!("files: {e}")))?;
+            if self.language.is_some_and(|l| l != language) {
+                return Err(bad(format!(
+                    "files: the kernel's file says {language}, the request's language says otherwise"
+                )));
+            }
+            return Ok(Candidate::Source {
+                origin: format!("files:{}", &hex(&Sha256::digest(text.as_bytes()))[..12]),
+                text,
+                language,
+            });
         }
         match (&self.source, &self.wasm_base64, self.reference) {
             (Some(text), None, None | Some(false)) => {
@@ -337,9 +362,7 @@ impl CandidateSpec {
                     language,
                 }),
             },
-            _ => Err(bad(
-                "a candidate is exactly one of {\"source\": ...}, {\"wasm_base64\": ...} or {\"reference\": true}",
-            )),
+            _ => Err(bad(ONE_CANDIDATE)),
         }
     }
 }
@@ -573,6 +596,28 @@ mod tests {
             ..Default::default()
         };
         assert_eq!(big.candidate(1000).unwrap_err().0, 413);
+        let files = |pairs: &[(&str, &str)]| CandidateSpec {
+            files: Some(
+                pairs
+                    .iter()
+                    .map(|(p, t)| (p.to_string(), t.to_string()))
+                    .collect(),
+            ),
+            ..Default::default()
+        };
+        let bundle = files(&[("kernel.c", "#include \"a.h\"\n"), ("a.h", "int a;\n")]);
+        let Ok(Candidate::Source { text, language, .. }) = bundle.candidate(1000) else {
+            panic!("a bundle is a source candidate");
+        };
+        assert_eq!(language, Language::C);
+        assert!(text.contains("#line 1 \"a.h\"\nint a;\n"), "{text}");
+        let escapes = files(&[("kernel.c", ""), ("../a.h", "")]);
+        assert!(escapes.candidate(1000).unwrap_err().1.contains("no `..`"));
+        let both = CandidateSpec {
+            source: Some("x".into()),
+            ..files(&[("kernel.c", "")])
+        };
+        assert!(both.candidate(1000).unwrap_err().1.contains("exactly one"));
         let body = serde_json::json!({"candidate": {}, "efs": [1]});
         assert!(
             check_fields(&body, &["candidate"])
