@@ -5,9 +5,14 @@ The rules are those of the service's own extraction (``POST /get_reward``,
 (``tests/data/extraction.json``):
 
 - a block is fenced: three backticks, a tag of letters, digits and ``_+-``,
-  optional spaces, a newline, the code, three backticks;
-- the last block tagged with the language wins; failing that, the last block
-  that looks like a kernel of that language;
+  optionally spaces and a file name (letters, digits and ``_.+/-``), optional
+  spaces, a newline, the code, three backticks;
+- a C or C++ kernel of several files: when blocks of the language (or tagged
+  ``h``/``hpp``) name files, one of them the kernel's (``kernel.cpp``,
+  ``kernel.c``) and another any other, the kernel is those named blocks, a
+  dict of name to code (the last block of each name wins);
+- otherwise the last block tagged with the language wins; failing that, the
+  last block that looks like a kernel of that language;
 - code the prompt already holds is never credited: the text after the prompt
   is searched when the prompt is found in it, and otherwise blocks found
   verbatim in the prompt are skipped;
@@ -29,12 +34,17 @@ LANGUAGES = {
     "c": (("c",), "kernel_build("),
 }
 
+#: Per language with bundles: the kernel's file, and the extra tags a named
+#: block (a header) may have.
+BUNDLES = {"cpp": ("kernel.cpp", ("h", "hpp")), "c": ("kernel.c", ("h",))}
+
 _FENCE = "```"
 _TAG_CHARS = set("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_+-")
+_NAME_CHARS = _TAG_CHARS | set("./")
 
 
 def _blocks(text):
-    """Every fenced block of ``text``, in order: (tag, code)."""
+    """Every fenced block of ``text``, in order: (tag, file name or "", code)."""
     found = []
     at = 0
     while True:
@@ -48,7 +58,15 @@ def _blocks(text):
         rest = end_tag
         while rest < len(text) and text[rest] in " \t":
             rest += 1
-        if rest >= len(text) or text[rest] != "\n":
+        name_start = rest
+        while rest < len(text) and text[rest] in _NAME_CHARS:
+            rest += 1
+        # A name follows the tag after a space.
+        named = rest > name_start and name_start > end_tag > after
+        name = text[name_start:rest] if named else ""
+        while rest < len(text) and text[rest] in " \t":
+            rest += 1
+        if rest >= len(text) or text[rest] != "\n" or (rest > name_start and not name):
             at = open_ + 1
             continue
         code_start = rest + 1
@@ -56,12 +74,13 @@ def _blocks(text):
         if close < 0:
             at = open_ + 1
             continue
-        found.append((text[after:end_tag], text[code_start:close]))
+        found.append((text[after:end_tag], name, text[code_start:close]))
         at = close + len(_FENCE)
 
 
 def kernel_in_text(text, language="rust", prompt=None):
-    """The kernel of ``language`` in ``text`` (see the module's rules), or None."""
+    """The kernel of ``language`` in ``text`` (see the module's rules): its
+    code, a dict of file name to code, or None."""
     if language not in LANGUAGES:
         raise ValueError(f"language {language!r}: one of {', '.join(LANGUAGES)}")
     if not isinstance(text, str):
@@ -74,15 +93,23 @@ def kernel_in_text(text, language="rust", prompt=None):
         else:
             skip = prompt
     credited = [
-        (tag, code)
-        for tag, code in _blocks(text)
+        (tag, name, code)
+        for tag, name, code in _blocks(text)
         if code.strip() and (skip is None or code.strip() not in skip)
     ]
     tags, marker = LANGUAGES[language]
-    for tag, code in reversed(credited):
+    if language in BUNDLES:
+        entry, header_tags = BUNDLES[language]
+        files = {}
+        for tag, name, code in credited:
+            if name and (tag.lower() in tags or tag.lower() in header_tags):
+                files[name] = code
+        if entry in files and len(files) > 1:
+            return files
+    for tag, _, code in reversed(credited):
         if tag.lower() in tags:
             return code
-    for _, code in reversed(credited):
+    for _, _, code in reversed(credited):
         if marker in code:
             return code
     return None

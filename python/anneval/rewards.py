@@ -87,6 +87,13 @@ class Outcome:
     extra: dict = field(default_factory=dict)
 
 
+def _empty(source):
+    """No kernel: nothing found, blank code, or files all blank."""
+    if isinstance(source, dict):
+        return not any(code.strip() for code in source.values())
+    return source is None or not source.strip()
+
+
 def _row_options(base, override):
     if override is None:
         return dict(base)
@@ -176,7 +183,7 @@ class Scorer:
             options = _row_options(self.options, row_options[i])
             language = options.pop("language", self.language)
             source = extract_kernel(completion, language)
-            if source is None or not source.strip():
+            if _empty(source):
                 outcomes[i] = Outcome(self.penalty, "no_code", f"no {language} kernel in the completion")
                 continue
             key = _key(language, options)
@@ -207,8 +214,8 @@ class Scorer:
         concurrent ones into a run with the reference (``POST /v1/reward``)."""
         options = _row_options(self.options, options)
         language = options.pop("language", self.language)
-        source = extract_kernel(text, language)
-        if source is None or not source.strip():
+        source = extract_kernel(completion, language)
+        if _empty(source):
             return Outcome(self.penalty, "no_code", f"no {language} kernel in the completion")
         try:
             answer = self.client.reward(source, language=language, **options)

@@ -121,6 +121,21 @@ class Bundles(unittest.TestCase):
         self.assertEqual(answer["candidate"]["kind"], "cpp")
         with self.assertRaisesRegex(AnnevalError, "HTTP 400.*no `..`"):
             client.score({**files, "../escape.h": ""}, **QUICK)
+        # A completion holding each file in a fenced block that names it,
+        # through TRL's function and through /get_reward.
+        completion = "Here is the kernel, file by file:\n" + "".join(
+            f"```cpp {name}\n{text}```\n" for name, text in sorted(files.items()))
+        reward = reward_function(server.url, language="cpp", **QUICK)
+        rewards, extra, _ = trl_call(reward, ["p"], [completion])
+        self.assertGreater(rewards[0], 0.3, extra)
+        query = "dataset=random-xs-20-euclidean&ef=10%2C40&runs=1&fuel=false&max_queries=100&language=cpp"
+        prompt = "<|im_start|>user\nWrite a kernel.<|im_end|>\n<|im_start|>assistant\n"
+        body = {"query": [prompt + completion], "prompts": [prompt], "labels": [""]}
+        request = urllib.request.Request(f"{server.url}/get_reward?{query}", data=json.dumps(body).encode(),
+                                         headers={"Content-Type": "application/json"})
+        with urllib.request.urlopen(request, timeout=180) as response:
+            answer = json.loads(response.read())
+        self.assertEqual(answer["verdicts"], ["ok"], answer)
 
 
 class Mistakes(unittest.TestCase):

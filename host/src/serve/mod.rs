@@ -740,14 +740,21 @@ fn openrlhf_samples(
         let resolved = options.resolve()?;
         check_available(state, &resolved.dataset.name)?;
         let prompt = prompts.as_ref().map(|p| p[i].as_str());
-        let Some(code) = extract::kernel(query, language, prompt) else {
-            samples.push((json!({}), Err(Sample::NoCode)));
-            continue;
-        };
-        let spec = CandidateSpec {
-            source: Some(code),
-            language: Some(language),
-            ..CandidateSpec::default()
+        let spec = match extract::kernel(query, language, prompt) {
+            None => {
+                samples.push((json!({}), Err(Sample::NoCode)));
+                continue;
+            }
+            Some(extract::Found::Source(code)) => CandidateSpec {
+                source: Some(code),
+                language: Some(language),
+                ..CandidateSpec::default()
+            },
+            Some(extract::Found::Files(files)) => CandidateSpec {
+                files: Some(files),
+                language: Some(language),
+                ..CandidateSpec::default()
+            },
         };
         let candidate = spec
             .candidate(state.max_source)
