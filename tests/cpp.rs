@@ -488,9 +488,9 @@ fn hostile_cpp_at_run_time() {
     run_cases(&evaluator, cases(Engine::Native), Engine::Native, &secret);
 }
 
-/// A copy of the bundle tests/bundles/hnswlib with `file` replaced by `text`.
+/// A copy of the bundle tests/corpus/hnswlib_style with `file` edited.
 fn hnswlib_bundle_with(file: &str, edit: impl Fn(&str) -> String) -> tempfile::TempDir {
-    let from = common::repo_root().join("tests/bundles/hnswlib");
+    let from = common::repo_root().join("tests/corpus/hnswlib_style");
     let dir = tempfile::tempdir().unwrap();
     for name in [
         "kernel.cpp",
@@ -511,7 +511,8 @@ fn a_bundle_of_headers_scores_on_both_engines_and_its_errors_name_their_file() {
     let _serial = common::one_at_a_time();
     let evaluator = common::evaluator();
     let data = common::xs20("random-xs-20-euclidean");
-    let bundle = Candidate::from_arg(&common::repo_root().join("tests/bundles/hnswlib")).unwrap();
+    let bundle =
+        Candidate::from_arg(&common::repo_root().join("tests/corpus/hnswlib_style")).unwrap();
     let entries = [(bundle.clone(), Engine::Wasm), (bundle, Engine::Native)];
     for eval in evaluator.evaluate_entries(&entries, data, &opts(vec![16, 64]), &Quiet) {
         assert_ok(&eval);

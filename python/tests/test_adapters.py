@@ -107,7 +107,7 @@ class Bundles(unittest.TestCase):
         from anneval.client import AnnevalError
 
         root = os.path.join(os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))),
-                            "tests", "bundles", "hnswlib")
+                            "tests", "corpus", "hnswlib_style")
         files = {}
         for folder, _, names in os.walk(root):
             for name in names:

@@ -18,8 +18,9 @@
 // next neighbour while it scores the current one, as hnswlib does.
 //
 //
-// The same kernel as tests/corpus/hnswlib_style.cpp, as a bundle laid out
-// the way hnswlib lays out its headers (scored as a folder).
+// A bundle (scored as a folder), laid out the way hnswlib lays out its
+// headers: hnswlib/hnswlib.h (types), space_l2.h (distances),
+// visited_list.h (the visited list and heaps), and the index here.
 //
 // Parameters: m (16), ef_construction (200), seed (100).
 #include "anneval.hpp"
