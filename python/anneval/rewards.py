@@ -214,7 +214,7 @@ class Scorer:
         concurrent ones into a run with the reference (``POST /v1/reward``)."""
         options = _row_options(self.options, options)
         language = options.pop("language", self.language)
-        source = extract_kernel(completion, language)
+        source = extract_kernel(text, language)
         if _empty(source):
             return Outcome(self.penalty, "no_code", f"no {language} kernel in the completion")
         try:

@@ -8,30 +8,14 @@ scoring completions with its own _calculate_rewards."""
 import json
 import os
 import shlex
-import tempfile
 import unittest
 
-import torch
 import yaml
 
-from tests.live import BRUTE, QUICK, REFERENCE, Server, fenced, variant
+from tests.live import BRUTE, QUICK, REFERENCE, fenced, variant
 
-from .tiny import readme_block, tiny_model, tokenizer
+from .tiny import grpo_config, live, readme_block, setUpModule, tearDownModule, tiny_model, tokenizer  # noqa: F401
 
-server = None
-work = None
-
-
-def setUpModule():
-    global server, work
-    torch.manual_seed(0)
-    work = tempfile.TemporaryDirectory()
-    server = Server()
-
-
-def tearDownModule():
-    server.stop()
-    work.cleanup()
 
 
 class Axolotl(unittest.TestCase):
@@ -40,7 +24,7 @@ class Axolotl(unittest.TestCase):
         from axolotl.core.trainers.grpo import GRPOStrategy
         from axolotl.utils.dict import DictDefault
         from datasets import Dataset
-        from trl import GRPOConfig, GRPOTrainer
+        from trl import GRPOTrainer
 
         # The README's environment, with this test's service and options.
         env = {}
@@ -49,16 +33,12 @@ class Axolotl(unittest.TestCase):
             env[name] = value
         assert json.loads(env["ANNEVAL_OPTIONS"])["dataset"] == "random-s-100-euclidean", env
         assert env["ANNEVAL_URLS"].startswith("http://box-1"), env
-        os.environ.update({"ANNEVAL_URLS": server.url, "ANNEVAL_OPTIONS": json.dumps(QUICK)})
+        os.environ.update({"ANNEVAL_URLS": live.server.url, "ANNEVAL_OPTIONS": json.dumps(QUICK)})
         cfg = DictDefault(yaml.safe_load(readme_block("**Axolotl**", "yaml")))
         (cls.reward_funcs,) = GRPOStrategy.set_trainer_args(cfg)
         cls.tokenizer = tokenizer()
         cls.dataset = Dataset.from_list([{"prompt": "Write a faster kernel."}] * 4)
-        args = GRPOConfig(
-            output_dir=os.path.join(work.name, "grpo"), per_device_train_batch_size=4, num_generations=2,
-            max_completion_length=8, max_steps=1, logging_steps=1, save_strategy="no", report_to="none",
-            use_cpu=True, bf16=False, seed=0, dataloader_num_workers=0,
-        )
+        args = grpo_config()
         cls.trainer = GRPOTrainer(
             model=tiny_model(len(cls.tokenizer)), processing_class=cls.tokenizer,
             reward_funcs=cls.reward_funcs, args=args, train_dataset=cls.dataset,

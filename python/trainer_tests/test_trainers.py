@@ -10,7 +10,6 @@ Model and tokenizer are tiny and made here (no hub)."""
 import asyncio
 import os
 import re
-import tempfile
 import unittest
 
 import numpy as np
@@ -18,24 +17,10 @@ import torch
 from omegaconf import OmegaConf
 
 from anneval.rewards import ConfigurationError
-from tests.live import BRUTE, QUICK, REFERENCE, Server, fenced, variant
+from tests.live import BRUTE, QUICK, REFERENCE, fenced, variant
 
-from .tiny import README, readme_block, tiny_model, tokenizer
+from .tiny import README, grpo_config, live, readme_block, setUpModule, tearDownModule, tiny_model, tokenizer  # noqa: F401
 
-server = None
-work = None
-
-
-def setUpModule():
-    global server, work
-    torch.manual_seed(0)
-    work = tempfile.TemporaryDirectory()
-    server = Server()
-
-
-def tearDownModule():
-    server.stop()
-    work.cleanup()
 
 
 class Trl(unittest.TestCase):
@@ -44,7 +29,7 @@ class Trl(unittest.TestCase):
     @classmethod
     def setUpClass(cls):
         from datasets import Dataset
-        from trl import GRPOConfig, GRPOTrainer
+        from trl import GRPOTrainer
 
         from anneval.trl import async_reward_function, reward_function
 
@@ -55,13 +40,9 @@ class Trl(unittest.TestCase):
             {"prompt": "Write a faster kernel.", "anneval": {"ef": [20]}},
             {"prompt": "Write a faster kernel.", "anneval": {"max_queries": 50}},
         ] * 2)
-        cls.sync = reward_function(server.url, **QUICK)
-        cls.async_ = async_reward_function(server.url, name="anneval_async", **QUICK)
-        args = GRPOConfig(
-            output_dir=os.path.join(work.name, "grpo"), per_device_train_batch_size=4, num_generations=2,
-            max_completion_length=8, max_steps=1, logging_steps=1, save_strategy="no", report_to="none",
-            use_cpu=True, bf16=False, seed=0, dataloader_num_workers=0,
-        )
+        cls.sync = reward_function(live.server.url, **QUICK)
+        cls.async_ = async_reward_function(live.server.url, name="anneval_async", **QUICK)
+        args = grpo_config()
         cls.trainer = GRPOTrainer(
             model=tiny_model(len(cls.tokenizer)), processing_class=cls.tokenizer,
             reward_funcs=[cls.sync, cls.async_], args=args, train_dataset=cls.dataset,
@@ -94,7 +75,7 @@ class Trl(unittest.TestCase):
     def test_a_refused_request_stops_the_step_instead_of_missing_rewards(self):
         from anneval.trl import reward_function
 
-        refused = reward_function(server.url, **{**QUICK, "dataset": "no-such-dataset"})
+        refused = reward_function(live.server.url, **{**QUICK, "dataset": "no-such-dataset"})
         trainer = self.trainer
         saved = trainer.reward_funcs, trainer.reward_func_names, trainer.reward_processing_classes
         trainer.reward_funcs, trainer.reward_func_names = [refused], [refused.__name__]
@@ -147,7 +128,7 @@ class Verl(unittest.TestCase):
         self.assertIn("box-1", config.reward.custom_reward_function.reward_kwargs.urls)
         # The README's service and dataset are the user's; the test's are here.
         config.reward.custom_reward_function.reward_kwargs = OmegaConf.create(
-            {"urls": server.url, **QUICK, **kwargs})
+            {"urls": live.server.url, **QUICK, **kwargs})
         tok = tokenizer()
         return load_reward_manager(config, tok), tok
 
@@ -184,7 +165,7 @@ class Verl(unittest.TestCase):
         self.assertEqual(type(kwargs.ef).__name__, "ListConfig")
         from verl.trainer.ppo.reward import get_custom_reward_fn
 
-        kwargs.urls = server.url
+        kwargs.urls = live.server.url
         kwargs.dataset, kwargs.max_queries, kwargs.fuel = "random-xs-20-euclidean", 100, False
         score = get_custom_reward_fn(config)
         result = score(data_source="anneval", solution_str=fenced(variant(BRUTE, "hydra")), ground_truth="")
@@ -205,7 +186,7 @@ class OpenRlhf(unittest.TestCase):
         url = line.split("/get_reward?")[0]
         self.assertTrue(url.startswith("http://box-1"), url)
         # As openrlhf/cli/train_ppo_ray.py does with --reward.remote_url.
-        return f"{server.url}/get_reward?{query}".split(",")
+        return f"{live.server.url}/get_reward?{query}".split(",")
 
     def fetch(self, endpoints, responses):
         from openrlhf.utils.agent import SingleTurnAgentExecutor

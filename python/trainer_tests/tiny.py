@@ -1,11 +1,41 @@
-"""What the trainer tests share: a tiny model and tokenizer made here (no
-hub), and the README's blocks, which the tests load with the trainers' own
-loaders."""
+"""What the trainer tests share: the live service (each test module
+imports setUpModule and tearDownModule from here), a tiny model and
+tokenizer made here (no hub), TRL's GRPO settings for one CPU step, and the
+README's blocks, which the tests load with the trainers' own loaders."""
 
 import os
 import re
+import tempfile
+from types import SimpleNamespace
 
-from tests.live import BRUTE, REFERENCE, ROOT
+import torch
+
+from tests.live import BRUTE, REFERENCE, ROOT, Server
+
+#: The service and a scratch folder, while a test module runs.
+live = SimpleNamespace(server=None, work=None)
+
+
+def setUpModule():
+    torch.manual_seed(0)
+    live.work = tempfile.TemporaryDirectory()
+    live.server = Server()
+
+
+def tearDownModule():
+    live.server.stop()
+    live.work.cleanup()
+
+
+def grpo_config():
+    """One GRPO step on the CPU: 4 completions of 8 tokens, 2 per prompt."""
+    from trl import GRPOConfig
+
+    return GRPOConfig(
+        output_dir=os.path.join(live.work.name, "grpo"), per_device_train_batch_size=4, num_generations=2,
+        max_completion_length=8, max_steps=1, logging_steps=1, save_strategy="no", report_to="none",
+        use_cpu=True, bf16=False, seed=0, dataloader_num_workers=0,
+    )
 
 with open(os.path.join(ROOT, "README.md")) as f:
     README = f.read()
