@@ -101,7 +101,10 @@ class Trl(unittest.TestCase):
 
 
 class Bundles(unittest.TestCase):
-    """A C++ kernel of several files, as the client sends it."""
+    """A C++ kernel of several files, as the client sends it (options of
+    its own, so that its measurements stay out of the other tests' pool)."""
+
+    OPTIONS = {**QUICK, "max_queries": 80}
 
     def test_a_folder_of_headers_scores_and_nothing_leaves_it(self):
         from anneval.client import AnnevalError
@@ -116,19 +119,19 @@ class Bundles(unittest.TestCase):
                     files[os.path.relpath(path, root)] = f.read()
         self.assertEqual(len(files), 4)
         client = AnnevalClient(server.url)
-        answer = client.score(files, **QUICK)
+        answer = client.score(files, **self.OPTIONS)
         self.assertEqual(answer["verdict"], "ok", answer["message"])
         self.assertEqual(answer["candidate"]["kind"], "cpp")
         with self.assertRaisesRegex(AnnevalError, "HTTP 400.*no `..`"):
-            client.score({**files, "../escape.h": ""}, **QUICK)
+            client.score({**files, "../escape.h": ""}, **self.OPTIONS)
         # A completion holding each file in a fenced block that names it,
         # through TRL's function and through /get_reward.
         completion = "Here is the kernel, file by file:\n" + "".join(
             f"```cpp {name}\n{text}```\n" for name, text in sorted(files.items()))
-        reward = reward_function(server.url, language="cpp", **QUICK)
+        reward = reward_function(server.url, language="cpp", **self.OPTIONS)
         rewards, extra, _ = trl_call(reward, ["p"], [completion])
         self.assertGreater(rewards[0], 0.3, extra)
-        query = "dataset=random-xs-20-euclidean&ef=10%2C40&runs=1&fuel=false&max_queries=100&language=cpp"
+        query = "dataset=random-xs-20-euclidean&ef=10%2C40&runs=1&fuel=false&max_queries=80&language=cpp"
         prompt = "<|im_start|>user\nWrite a kernel.<|im_end|>\n<|im_start|>assistant\n"
         body = {"query": [prompt + completion], "prompts": [prompt], "labels": [""]}
         request = urllib.request.Request(f"{server.url}/get_reward?{query}", data=json.dumps(body).encode(),
