@@ -47,9 +47,13 @@ class ConfigurationError(ValueError):
 
 def plain(value):
     """``value`` as plain JSON data: mappings (OmegaConf's ``DictConfig``
-    among them) become dicts, sequences (``ListConfig``, tuples) lists."""
+    among them) become dicts, sequences (``ListConfig``, tuples) lists, and
+    numpy's arrays and scalars (rows read from parquet hold them) lists and
+    numbers."""
     if isinstance(value, (str, bytes, int, float, bool)) or value is None:
         return value
+    if hasattr(value, "tolist") and hasattr(value, "dtype"):
+        return plain(value.tolist())
     if isinstance(value, Mapping) or (hasattr(value, "keys") and hasattr(value, "__getitem__")):
         return {str(k): plain(value[k]) for k in value.keys()}
     if hasattr(value, "__iter__"):

@@ -49,8 +49,9 @@ class Axolotl(unittest.TestCase):
 
         self.assertEqual(self.reward_funcs, [anneval.axolotl.reward])
 
-    def test_a_training_step_logs_the_penalty_for_completions_without_a_kernel(self):
+    def test_training_steps_log_the_penalty_for_completions_without_a_kernel(self):
         self.trainer.train()
+        self.assertEqual(self.trainer.state.global_step, 2)
         logged = {k: v for entry in self.trainer.state.log_history for k, v in entry.items()}
         self.assertEqual(logged["rewards/anneval/mean"], -1.0, logged)
         self.assertEqual(logged["anneval/no_code"], 1.0, logged)

@@ -48,8 +48,9 @@ class Trl(unittest.TestCase):
             reward_funcs=[cls.sync, cls.async_], args=args, train_dataset=cls.dataset,
         )
 
-    def test_a_training_step_logs_the_penalty_for_completions_without_a_kernel(self):
+    def test_training_steps_log_the_penalty_for_completions_without_a_kernel(self):
         self.trainer.train()
+        self.assertEqual(self.trainer.state.global_step, 2)
         logged = {k: v for entry in self.trainer.state.log_history for k, v in entry.items()}
         # A random model writes no kernel: every completion gets the penalty.
         self.assertEqual(logged["rewards/anneval_random_xs_20_euclidean/mean"], -1.0, logged)
@@ -119,11 +120,11 @@ class Verl(unittest.TestCase):
             },
         )
 
-    def manager(self, name="compute_score", **kwargs):
+    def manager(self, name="compute_score", overrides=(), **kwargs):
         from verl.trainer.ppo.reward import load_reward_manager
 
         yaml = readme_block("**verl**", "yaml").replace("compute_score ", f"{name} ", 1)
-        config = self.config(yaml)
+        config = self.config(yaml, *overrides)
         self.assertEqual(config.reward.custom_reward_function.path, "pkg://anneval.verl")
         self.assertIn("box-1", config.reward.custom_reward_function.reward_kwargs.urls)
         # The README's service and dataset are the user's; the test's are here.
@@ -151,8 +152,21 @@ class Verl(unittest.TestCase):
     def test_async_scores_and_a_row_options(self):
         manager, tok = self.manager("compute_score_async")
         self.assertTrue(manager.is_async_reward_score)
-        data = self.data(tok, [fenced(variant(BRUTE, "verl-async"))], {"anneval": {"ef": [20]}})
+        # A row read from parquet holds numpy arrays and scalars.
+        row = {"anneval": {"ef": np.array([20]), "max_queries": np.int64(100)}}
+        data = self.data(tok, [fenced(variant(BRUTE, "verl-async"))], row)
         result = self.run_single(manager, data)
+        self.assertTrue(0.0 < result["reward_score"] < 1.0, result)
+
+    def test_the_rate_limited_manager_with_its_timeout_above_the_clients(self):
+        # As the README says: verl's own timeout (reward.timeout, 300 s by
+        # default) above the client's (reward_kwargs.timeout), so that a
+        # slow service is the client's error (flagged penalty), not verl's 0.
+        manager, tok = self.manager(
+            overrides=["reward.reward_manager.name=rate_limited", "+reward.timeout=120"], timeout=60)
+        self.assertEqual(type(manager).__name__, "RateLimitedRewardManager")
+        self.assertEqual(manager.timeout, 120)
+        result = self.run_single(manager, self.data(tok, [fenced(variant(BRUTE, "verl-limited"))]))
         self.assertTrue(0.0 < result["reward_score"] < 1.0, result)
 
     def test_hydra_overrides_and_lists_from_the_command_line(self):

@@ -28,12 +28,13 @@ def tearDownModule():
 
 
 def grpo_config():
-    """One GRPO step on the CPU: 4 completions of 8 tokens, 2 per prompt."""
+    """Two GRPO steps on the CPU, each of 4 completions of 8 tokens, 2 per
+    prompt."""
     from trl import GRPOConfig
 
     return GRPOConfig(
         output_dir=os.path.join(live.work.name, "grpo"), per_device_train_batch_size=4, num_generations=2,
-        max_completion_length=8, max_steps=1, logging_steps=1, save_strategy="no", report_to="none",
+        max_completion_length=8, max_steps=2, logging_steps=1, save_strategy="no", report_to="none",
         use_cpu=True, bf16=False, seed=0, dataloader_num_workers=0,
     )
 
