@@ -12,9 +12,9 @@ import unittest
 
 import yaml
 
-from tests.live import BRUTE, QUICK, REFERENCE, fenced, variant
+from tests.live import BRUTE, REFERENCE, fenced, variant
 
-from .tiny import grpo_config, live, readme_block, setUpModule, tearDownModule, tiny_model, tokenizer  # noqa: F401
+from .tiny import MEASURED, grpo_config, live, readme_block, setUpModule, tearDownModule, tiny_model, tokenizer  # noqa: F401
 
 
 
@@ -33,7 +33,7 @@ class Axolotl(unittest.TestCase):
             env[name] = value
         assert json.loads(env["ANNEVAL_OPTIONS"])["dataset"] == "random-s-100-euclidean", env
         assert env["ANNEVAL_URLS"].startswith("http://box-1"), env
-        os.environ.update({"ANNEVAL_URLS": live.server.url, "ANNEVAL_OPTIONS": json.dumps(QUICK)})
+        os.environ.update({"ANNEVAL_URLS": live.server.url, "ANNEVAL_OPTIONS": json.dumps(MEASURED)})
         cfg = DictDefault(yaml.safe_load(readme_block("**Axolotl**", "yaml")))
         (cls.reward_funcs,) = GRPOStrategy.set_trainer_args(cfg)
         cls.tokenizer = tokenizer()

@@ -19,7 +19,7 @@ from omegaconf import OmegaConf
 from anneval.rewards import ConfigurationError
 from tests.live import BRUTE, QUICK, REFERENCE, fenced, variant
 
-from .tiny import README, grpo_config, live, readme_block, setUpModule, tearDownModule, tiny_model, tokenizer  # noqa: F401
+from .tiny import MEASURED, README, grpo_config, live, readme_block, setUpModule, tearDownModule, tiny_model, tokenizer  # noqa: F401
 
 
 
@@ -40,8 +40,8 @@ class Trl(unittest.TestCase):
             {"prompt": "Write a faster kernel.", "anneval": {"ef": [20]}},
             {"prompt": "Write a faster kernel.", "anneval": {"max_queries": 50}},
         ] * 2)
-        cls.sync = reward_function(live.server.url, **QUICK)
-        cls.async_ = async_reward_function(live.server.url, name="anneval_async", **QUICK)
+        cls.sync = reward_function(live.server.url, **MEASURED)
+        cls.async_ = async_reward_function(live.server.url, name="anneval_async", **MEASURED)
         args = grpo_config()
         cls.trainer = GRPOTrainer(
             model=tiny_model(len(cls.tokenizer)), processing_class=cls.tokenizer,

@@ -10,7 +10,11 @@ from types import SimpleNamespace
 
 import torch
 
-from tests.live import BRUTE, REFERENCE, ROOT, Server
+from tests.live import BRUTE, QUICK, REFERENCE, ROOT, Server
+
+#: The options of the tests that bound a normalised reward: QUICK measured
+#: three times over, so one slow moment of the machine does not decide it.
+MEASURED = {**QUICK, "runs": 3}
 
 #: The service and a scratch folder, while a test module runs.
 live = SimpleNamespace(server=None, work=None)
