@@ -246,6 +246,8 @@ void anneval_write_u32s(anneval_writer *w, const uint32_t *v, size_t n);
 void anneval_write_f32s(anneval_writer *w, const float *v, size_t n);
 
 typedef struct anneval_reader anneval_reader;
+/* Reads the next `len` bytes into `out` (what anneval_write wrote). */
+void anneval_read(anneval_reader *r, void *out, size_t len);
 uint8_t anneval_read_u8(anneval_reader *r);
 uint32_t anneval_read_u32(anneval_reader *r);
 uint64_t anneval_read_u64(anneval_reader *r);

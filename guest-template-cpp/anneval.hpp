@@ -129,6 +129,8 @@ class ByteWriter {
     anneval_write_u64(raw_, v.size());
     anneval_write(raw_, v.data(), v.size());
   }
+  // `len` raw bytes, no count (read them back with ByteReader::read).
+  void write(const void* data, size_t len) { anneval_write(raw_, data, len); }
   anneval_writer* raw() { return raw_; }
 
  private:
@@ -149,9 +151,11 @@ class ByteReader {
     uint64_t n = anneval_read_u64(raw_);
     if (n > anneval_read_remaining(raw_)) anneval_fail("saved index corrupt: byte array too long");
     std::vector<uint8_t> v(static_cast<size_t>(n));
-    for (auto& b : v) b = anneval_read_u8(raw_);
+    anneval_read(raw_, v.data(), v.size());
     return v;
   }
+  // The next `len` raw bytes, in one call (what ByteWriter::write wrote).
+  void read(void* out, size_t len) { anneval_read(raw_, out, len); }
   size_t remaining() const { return anneval_read_remaining(raw_); }
   anneval_reader* raw() { return raw_; }
 

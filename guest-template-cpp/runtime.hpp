@@ -153,6 +153,9 @@ void anneval_write_f32s(anneval_writer* w, const float* v, size_t n) {
   anneval_write(w, v, n * 4);
 }
 
+void anneval_read(anneval_reader* r, void* out, size_t len) {
+  if (len > 0) memcpy(out, anneval_runtime::take(r, len, "bytes"), len);
+}
 uint8_t anneval_read_u8(anneval_reader* r) { return *anneval_runtime::take(r, 1, "u8"); }
 uint32_t anneval_read_u32(anneval_reader* r) {
   uint32_t v;

@@ -571,3 +571,51 @@ fn a_bundle_of_headers_scores_on_both_engines_and_its_errors_name_their_file() {
         eval.message
     );
 }
+
+/// Multi-threaded ANN code as it is written (OpenMP loops, per-thread
+/// scratch, `std::mutex`, `std::shared_mutex`) compiles unchanged for both
+/// engines and answers alike: with one thread it is exact. What needs a
+/// second thread is a compile error that says so.
+#[test]
+fn openmp_and_lock_code_runs_as_one_thread_on_both_engines() {
+    let _serial = common::one_at_a_time();
+    let evaluator = common::evaluator();
+    let data = common::xs20("random-xs-20-euclidean");
+    let kernel = cpp(
+        "one_thread_omp.cpp",
+        include_str!("kernels/one_thread_omp.cpp"),
+    );
+    let entries = [(kernel.clone(), Engine::Wasm), (kernel, Engine::Native)];
+    let evals = evaluator.evaluate_entries(&entries, data, &opts(vec![10]), &Quiet);
+    for eval in &evals {
+        assert_ok(eval);
+        assert!(eval.max_recall.unwrap() > 0.999, "an exact scan: {eval:?}");
+    }
+    assert_eq!(evals[0].curve[0].recall, evals[1].curve[0].recall);
+
+    for (name, code, says) in [
+        (
+            "std::thread",
+            "std::thread worker([] {}); worker.join();",
+            "std::thread needs a second one",
+        ),
+        (
+            "sleep_for",
+            "std::this_thread::sleep_for(std::chrono::milliseconds(1));",
+            "sleeping waits for another thread",
+        ),
+    ] {
+        let eval = common::score(
+            &evaluator,
+            &skeleton(name, "#include <thread>", code),
+            &common::quick(),
+        );
+        assert_eq!(
+            eval.verdict,
+            Verdict::CompileError,
+            "{name}: {}",
+            eval.message
+        );
+        assert!(eval.message.contains(says), "{name}: {}", eval.message);
+    }
+}

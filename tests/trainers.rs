@@ -17,12 +17,16 @@ static ONE_AT_A_TIME: Mutex<()> = Mutex::new(());
 
 #[test]
 fn the_adapters_work_inside_trl_verl_and_openrlhf() {
-    let _one = ONE_AT_A_TIME.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+    let _one = ONE_AT_A_TIME
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner());
     common::python_tests(".venv-trainers", "trainer_tests", "test_trainers.py");
 }
 
 #[test]
 fn the_adapter_works_inside_axolotl() {
-    let _one = ONE_AT_A_TIME.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+    let _one = ONE_AT_A_TIME
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner());
     common::python_tests(".venv-axolotl", "trainer_tests", "test_axolotl.py");
 }

@@ -59,6 +59,9 @@ pub const WASM_FLAGS: &[&str] = &[
     "-fno-digraphs",
     "-fdiagnostics-color=never",
     "-ferror-limit=20",
+    // One thread: `#pragma omp simd` is honoured, every other OpenMP pragma
+    // runs as a team of one would (guest-template-cpp/openmp/omp.h).
+    "-fopenmp-simd",
     "-Wl,--stack-first",
     "-Wl,-z,stack-size=1048576",
     "-Wl,--strip-debug",
@@ -96,6 +99,7 @@ pub const NATIVE_FLAGS: &[&str] = &[
     "-fno-digraphs",
     "-fdiagnostics-color=never",
     "-ferror-limit=20",
+    "-fopenmp-simd",
 ];
 
 /// C or C++.
@@ -228,6 +232,8 @@ impl Clang {
             "-isystem".into(),
             format!("{JAIL_WORK}/include"),
             "-isystem".into(),
+            format!("{JAIL_WORK}/openmp"),
+            "-isystem".into(),
             JAIL_SIMDE.into(),
         ]);
         let driver = match dialect {
@@ -279,6 +285,7 @@ impl Clang {
     /// `work` as the native runner for this CPU, to `work/kernel-native`.
     pub fn native_command(&self, work: &Path, dialect: Dialect, limits: ResourceLimits) -> Command {
         let mut args: Vec<String> = NATIVE_FLAGS.iter().map(|s| s.to_string()).collect();
+        args.extend(["-isystem".into(), format!("{JAIL_WORK}/openmp")]);
         let driver = match dialect {
             Dialect::Cpp => vec!["-x", "c++", "native_main.cpp"],
             Dialect::C => vec!["-x", "c", "kernel.c", "-x", "c++", "native_main_c.cpp"],
