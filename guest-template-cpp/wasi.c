@@ -252,3 +252,19 @@ int32_t __imported_wasi_snapshot_preview1_sock_send(int32_t a0, int32_t a1, int3
 int32_t __imported_wasi_snapshot_preview1_sock_shutdown(int32_t a0, int32_t a1) {
   (void)a0; (void)a1; return ENOTCAPABLE;
 }
+
+/* Memory advice (<sys/mman.h>, see include/sys/mman.h): the sandbox's memory
+ * has no pages to advise, so every hint succeeds and changes nothing. */
+int madvise(void *addr, size_t len, int advice) {
+  (void)addr;
+  (void)len;
+  (void)advice;
+  return 0;
+}
+
+int posix_madvise(void *addr, size_t len, int advice) {
+  (void)addr;
+  (void)len;
+  (void)advice;
+  return 0;
+}

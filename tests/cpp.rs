@@ -619,3 +619,63 @@ fn openmp_and_lock_code_runs_as_one_thread_on_both_engines() {
         assert!(eval.message.contains(says), "{name}: {}", eval.message);
     }
 }
+
+/// C++20 as ANN codebases write it (concepts, `auto` parameters, span,
+/// ranges, designated initialisers) compiles by default for both engines,
+/// its arena an anonymous mapping advised MADV_HUGEPAGE, and answers alike;
+/// a kernel that asks for C++17 is compiled as C++17, and what it may ask
+/// for is a short list.
+#[test]
+fn cxx20_is_the_default_and_a_kernel_chooses_its_standard() {
+    let _serial = common::one_at_a_time();
+    let evaluator = common::evaluator();
+    let data = common::xs20("random-xs-20-euclidean");
+    let source = include_str!("kernels/cxx20_flat.cpp");
+    let kernel = cpp("cxx20_flat.cpp", source);
+    let entries = [(kernel.clone(), Engine::Wasm), (kernel, Engine::Native)];
+    let evals = evaluator.evaluate_entries(&entries, data, &opts(vec![10]), &Quiet);
+    for eval in &evals {
+        assert_ok(eval);
+        assert!(eval.max_recall.unwrap() > 0.999, "an exact scan: {eval:?}");
+    }
+    assert_eq!(evals[0].curve[0].recall, evals[1].curve[0].recall);
+
+    let as_17 = common::score(
+        &evaluator,
+        &cpp("cxx17.cpp", format!("// anneval: std=c++17\n{source}")),
+        &common::quick(),
+    );
+    assert_eq!(as_17.verdict, Verdict::CompileError, "{}", as_17.message);
+    assert!(as_17.message.contains("concept"), "{}", as_17.message);
+
+    let c11 = common::score(
+        &evaluator,
+        &source_in(
+            Language::C,
+            "c11.c",
+            format!(
+                "// anneval: std=c11\n{}",
+                anneval::template::reference_c_kernel()
+            ),
+        ),
+        &common::quick(),
+    );
+    assert_ok(&c11);
+
+    for (name, text, says) in [
+        (
+            "c++23.cpp",
+            format!("// anneval: std=c++23\n{source}"),
+            "gnu++20, c++20, gnu++17, c++17",
+        ),
+        (
+            "header_unit.cpp",
+            source.replace("#include <span>", "import <span>;"),
+            "header unit",
+        ),
+    ] {
+        let eval = common::score(&evaluator, &cpp(name, text), &common::quick());
+        assert_eq!(eval.verdict, Verdict::Rejected, "{name}: {}", eval.message);
+        assert!(eval.message.contains(says), "{name}: {}", eval.message);
+    }
+}

@@ -45,12 +45,12 @@ pub const FILES: &[TemplateFile] = embed![
 /// The C/C++ template: the SDK (`anneval.h` for C, `anneval.hpp` for C++),
 /// the glue of both engines, the WASI answers, the x86 translation layer,
 /// and what one thread makes of OpenMP (`openmp/`, both engines) and of the
-/// thread library (`include/`, the sandbox's).
+/// thread library and of memory advice (`include/`, the sandbox's).
 /// Paths are relative to `guest-template-cpp/`; the WIT bindings the glue
 /// includes are generated at compile time from [`wit`].
 pub const CPP_FILES: &[TemplateFile] = &cpp_files();
 
-const fn cpp_files() -> [TemplateFile; 29] {
+const fn cpp_files() -> [TemplateFile; 30] {
     macro_rules! cpp {
         ($($path:literal),* $(,)?) => {
             [$(TemplateFile { path: $path, contents: include_str!(concat!("../../guest-template-cpp/", $path)) }),*]
@@ -85,6 +85,7 @@ const fn cpp_files() -> [TemplateFile; 29] {
         "include/mutex",
         "include/shared_mutex",
         "include/thread",
+        "include/sys/mman.h",
         "openmp/omp.h",
     ]
 }

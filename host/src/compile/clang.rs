@@ -44,16 +44,12 @@ pub const JAIL_SYSROOT: &str = "/toolchain/sysroot";
 const JAIL_SIMDE: &str = "/toolchain/simde";
 
 /// Flags of every WebAssembly compile: optimised, simd128 and relaxed SIMD
-/// (whose fused multiply-add the sandbox runs deterministically), a reactor module
-/// (its `_initialize` runs static constructors when the component is
-/// instantiated), the 1 MiB stack placed first so that an overflow traps
-/// instead of running into static data.
+/// (whose fused multiply-add the sandbox runs deterministically).
 pub const WASM_FLAGS: &[&str] = &[
     "--target=wasm32-wasi",
     "-O3",
     "-msimd128",
     "-mrelaxed-simd",
-    "-mexec-model=reactor",
     // The source policy reads `#` only: no trigraph or digraph spells it.
     "-fno-trigraphs",
     "-fno-digraphs",
@@ -62,9 +58,6 @@ pub const WASM_FLAGS: &[&str] = &[
     // One thread: `#pragma omp simd` is honoured, every other OpenMP pragma
     // runs as a team of one would (guest-template-cpp/openmp/omp.h).
     "-fopenmp-simd",
-    "-Wl,--stack-first",
-    "-Wl,-z,stack-size=1048576",
-    "-Wl,--strip-debug",
     // The x86 features guest-template-cpp/include translates to simd128 with
     // every intrinsic vectorised (tests/intrinsics.rs), so that code which
     // dispatches on them takes its vector path.
@@ -89,18 +82,44 @@ pub const WASM_FLAGS: &[&str] = &[
     "-D__AVX512VPOPCNTDQ__",
 ];
 
+/// How the WebAssembly module is linked: a reactor module (its
+/// `_initialize` runs static constructors when the component is
+/// instantiated), the 1 MiB stack placed first so that an overflow traps
+/// instead of running into static data, and wasi-libc's mmap emulation
+/// (guest-template-cpp/include/sys/mman.h).
+pub const WASM_LINK_FLAGS: &[&str] = &[
+    "-mexec-model=reactor",
+    "-Wl,--stack-first",
+    "-Wl,-z,stack-size=1048576",
+    "-Wl,--strip-debug",
+    "-lwasi-emulated-mman",
+];
+
 /// Flags of the native runner: this CPU's features (AVX2 and FMA where
-/// present), statically linked so it needs nothing of the host at run time.
+/// present).
 pub const NATIVE_FLAGS: &[&str] = &[
     "-O3",
     "-march=native",
-    "-static",
     "-fno-trigraphs",
     "-fno-digraphs",
     "-fdiagnostics-color=never",
     "-ferror-limit=20",
     "-fopenmp-simd",
 ];
+
+/// The native runner is linked statically, so that it needs nothing of the
+/// host at run time.
+pub const NATIVE_LINK_FLAGS: &[&str] = &["-static"];
+
+/// The language standards a C++ candidate may choose; the first is the
+/// default. A candidate chooses with a line `// anneval: std=c++17`.
+pub const CPP_STANDARDS: &[&str] = &["gnu++20", "c++20", "gnu++17", "c++17"];
+/// The language standards a C candidate may choose; the first is the
+/// default.
+pub const C_STANDARDS: &[&str] = &["gnu17", "c17", "gnu11", "c11"];
+
+/// The comment that starts a directive to anneval in a C or C++ source.
+const DIRECTIVE: &str = "anneval:";
 
 /// C or C++.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -115,6 +134,69 @@ impl Dialect {
         match self {
             Dialect::C => "kernel.c",
             Dialect::Cpp => "kernel.cpp",
+        }
+    }
+
+    /// The standards a candidate of this dialect may choose, the default
+    /// first.
+    pub fn standards(self) -> &'static [&'static str] {
+        match self {
+            Dialect::C => C_STANDARDS,
+            Dialect::Cpp => CPP_STANDARDS,
+        }
+    }
+
+    /// The language standard `source` is compiled as: the one its
+    /// `// anneval: std=NAME` line chooses, or the dialect's default; an
+    /// unknown standard, two that differ, or any other `// anneval:`
+    /// directive is refused with what is allowed.
+    pub fn standard(self, source: &str) -> Result<&'static str, String> {
+        let allowed = self.standards();
+        let mut chosen: Option<&'static str> = None;
+        for (i, line) in source.lines().enumerate() {
+            let Some(rest) = line.trim_start().strip_prefix("//") else {
+                continue;
+            };
+            let Some(rest) = rest.trim_start().strip_prefix(DIRECTIVE) else {
+                continue;
+            };
+            let line = i + 1;
+            let value = rest
+                .trim()
+                .strip_prefix("std")
+                .and_then(|r| r.trim_start().strip_prefix('='))
+                .map(str::trim)
+                .ok_or_else(|| {
+                    format!(
+                        "line {line}: `//{rest}` is not a directive anneval knows; the one \
+                         directive is `// anneval: std=NAME` (NAME one of {})",
+                        allowed.join(", ")
+                    )
+                })?;
+            let Some(&standard) = allowed.iter().find(|s| **s == value) else {
+                return Err(format!(
+                    "line {line}: std={value} is not a standard a {} kernel may choose: {} \
+                     (the default is {})",
+                    self.name(),
+                    allowed.join(", "),
+                    allowed[0]
+                ));
+            };
+            if chosen.is_some_and(|c| c != standard) {
+                return Err(format!(
+                    "line {line}: std={standard} differs from the std={} chosen before it",
+                    chosen.unwrap_or_default()
+                ));
+            }
+            chosen = Some(standard);
+        }
+        Ok(chosen.unwrap_or(allowed[0]))
+    }
+
+    fn name(self) -> &'static str {
+        match self {
+            Dialect::C => "C",
+            Dialect::Cpp => "C++",
         }
     }
 }
@@ -202,12 +284,16 @@ impl Clang {
     /// A short string that changes whenever compiled output could change.
     pub fn fingerprint(&self) -> String {
         format!(
-            "{}|{}|{}|{}|{}",
+            "{}|{}|{}|{}|{}|{}|{}|{}|{}",
             self.version,
             self.stamp,
             template::cpp_digest(),
             WASM_FLAGS.join(" "),
-            NATIVE_FLAGS.join(" ")
+            WASM_LINK_FLAGS.join(" "),
+            NATIVE_FLAGS.join(" "),
+            NATIVE_LINK_FLAGS.join(" "),
+            CPP_STANDARDS[0],
+            C_STANDARDS[0]
         )
     }
 
@@ -222,13 +308,20 @@ impl Clang {
         Ok(())
     }
 
-    /// The jailed clang command that compiles the candidate written in
-    /// `work` to a core wasm module at `work/kernel.wasm`.
-    pub fn wasm_command(&self, work: &Path, dialect: Dialect, limits: ResourceLimits) -> Command {
-        let mut args: Vec<String> = WASM_FLAGS.iter().map(|s| s.to_string()).collect();
-        args.extend([
+    /// The jailed clang runs that compile the candidate written in `work`,
+    /// as standard `standard`, to a core wasm module at `work/kernel.wasm`:
+    /// the C files first (each language's standard is one flag of a run, and
+    /// clang refuses a C++ standard for C), then the C++ and the link.
+    pub fn wasm_commands(
+        &self,
+        work: &Path,
+        dialect: Dialect,
+        standard: &str,
+        limits: ResourceLimits,
+    ) -> Vec<Command> {
+        let mut common: Vec<String> = WASM_FLAGS.iter().map(|s| s.to_string()).collect();
+        common.extend([
             format!("--sysroot={JAIL_SYSROOT}"),
-            format!("-fuse-ld={LLVM_DIR}/bin/wasm-ld"),
             "-isystem".into(),
             format!("{JAIL_WORK}/include"),
             "-isystem".into(),
@@ -236,32 +329,51 @@ impl Clang {
             "-isystem".into(),
             JAIL_SIMDE.into(),
         ]);
-        let driver = match dialect {
-            Dialect::Cpp => vec!["-x", "c++", "wasm_main.cpp", "-x", "c"],
-            Dialect::C => vec![
-                "-x",
-                "c",
-                "kernel.c",
-                "-x",
-                "c++",
-                "wasm_main_c.cpp",
-                "-x",
-                "c",
-            ],
+        let (main, kernel_object) = match dialect {
+            Dialect::Cpp => ("wasm_main.cpp", None),
+            Dialect::C => ("wasm_main_c.cpp", Some("kernel.o")),
         };
-        args.extend(driver.into_iter().map(String::from));
-        args.extend(
+        let cxx = if dialect == Dialect::Cpp {
+            standard
+        } else {
+            CPP_STANDARDS[0]
+        };
+        let mut runs = vec![compile_c(&common, C_STANDARDS[0], &["wit.c", "wasi.c"])];
+        if dialect == Dialect::C {
+            runs.push(compile_c(&common, standard, &["kernel.c"]));
+        }
+        let mut link = common;
+        link.extend(WASM_LINK_FLAGS.iter().map(|s| s.to_string()));
+        link.push(format!("-fuse-ld={LLVM_DIR}/bin/wasm-ld"));
+        link.extend(
             [
-                "wit.c",
-                "wasi.c",
-                "-x",
-                "none",
-                "wit_component_type.o",
-                "-o",
+                format!("-std={cxx}"),
+                "-x".into(),
+                "c++".into(),
+                main.into(),
             ]
-            .map(String::from),
+            .into_iter()
+            .chain(
+                ["-x", "none", "wit.o", "wasi.o"]
+                    .into_iter()
+                    .chain(kernel_object)
+                    .chain(["wit_component_type.o", "-o"])
+                    .map(String::from),
+            ),
         );
-        args.push(format!("{JAIL_WORK}/kernel.wasm"));
+        link.push(format!("{JAIL_WORK}/kernel.wasm"));
+        runs.push(link);
+        runs.into_iter()
+            .map(|args| {
+                self.wasm_jail(work, limits)
+                    .command(&format!("{LLVM_DIR}/bin/clang++"), &args)
+            })
+            .collect()
+    }
+
+    /// The jail of a WebAssembly compile: LLVM, the libraries it loads, the
+    /// wasm32 sysroot, SIMDe and the work directory, and nothing else.
+    fn wasm_jail(&self, work: &Path, limits: ResourceLimits) -> Jail {
         let mut jail = Jail::new(limits)
             .without_usr()
             .ro(Path::new(LLVM_DIR), LLVM_DIR);
@@ -278,25 +390,68 @@ impl Clang {
             .ro(Path::new(SIMDE), &format!("{JAIL_SIMDE}/simde"))
             .rw(work, JAIL_WORK)
             .chdir(JAIL_WORK)
-            .command(&format!("{LLVM_DIR}/bin/clang++"), &args)
     }
 
-    /// The jailed clang command that compiles the candidate written in
-    /// `work` as the native runner for this CPU, to `work/kernel-native`.
-    pub fn native_command(&self, work: &Path, dialect: Dialect, limits: ResourceLimits) -> Command {
-        let mut args: Vec<String> = NATIVE_FLAGS.iter().map(|s| s.to_string()).collect();
-        args.extend(["-isystem".into(), format!("{JAIL_WORK}/openmp")]);
-        let driver = match dialect {
-            Dialect::Cpp => vec!["-x", "c++", "native_main.cpp"],
-            Dialect::C => vec!["-x", "c", "kernel.c", "-x", "c++", "native_main_c.cpp"],
-        };
-        args.extend(driver.into_iter().map(String::from));
-        args.extend(["-o".into(), format!("{JAIL_WORK}/kernel-native")]);
-        Jail::new(limits)
-            .rw(work, JAIL_WORK)
-            .chdir(JAIL_WORK)
-            .command(&format!("{LLVM_DIR}/bin/clang++"), &args)
+    /// The jailed clang runs that compile the candidate written in `work`,
+    /// as standard `standard`, as the native runner for this CPU, to
+    /// `work/kernel-native`.
+    pub fn native_commands(
+        &self,
+        work: &Path,
+        dialect: Dialect,
+        standard: &str,
+        limits: ResourceLimits,
+    ) -> Vec<Command> {
+        let mut common: Vec<String> = NATIVE_FLAGS.iter().map(|s| s.to_string()).collect();
+        common.extend(["-isystem".into(), format!("{JAIL_WORK}/openmp")]);
+        let mut runs = Vec::new();
+        let mut link = common.clone();
+        link.extend(NATIVE_LINK_FLAGS.iter().map(|s| s.to_string()));
+        match dialect {
+            Dialect::Cpp => link.extend([
+                format!("-std={standard}"),
+                "-x".into(),
+                "c++".into(),
+                "native_main.cpp".into(),
+            ]),
+            Dialect::C => {
+                runs.push(compile_c(&common, standard, &["kernel.c"]));
+                link.extend([
+                    format!("-std={}", CPP_STANDARDS[0]),
+                    "-x".into(),
+                    "c++".into(),
+                    "native_main_c.cpp".into(),
+                    "-x".into(),
+                    "none".into(),
+                    "kernel.o".into(),
+                ]);
+            }
+        }
+        link.extend(["-o".into(), format!("{JAIL_WORK}/kernel-native")]);
+        runs.push(link);
+        runs.into_iter()
+            .map(|args| {
+                Jail::new(limits)
+                    .rw(work, JAIL_WORK)
+                    .chdir(JAIL_WORK)
+                    .command(&format!("{LLVM_DIR}/bin/clang++"), &args)
+            })
+            .collect()
     }
+}
+
+/// The arguments of a run that compiles C `files` as `standard` to objects
+/// beside them (`wit.c` to `wit.o`).
+fn compile_c(common: &[String], standard: &str, files: &[&str]) -> Vec<String> {
+    let mut args = common.to_vec();
+    args.extend([
+        format!("-std={standard}"),
+        "-c".into(),
+        "-x".into(),
+        "c".into(),
+    ]);
+    args.extend(files.iter().map(|f| f.to_string()));
+    args
 }
 
 /// The shared libraries `binary` loads from outside LLVM's directory, as
@@ -402,6 +557,50 @@ mod tests {
             "{}",
             clang.fingerprint()
         );
+    }
+
+    #[test]
+    fn a_kernel_chooses_its_standard_with_one_directive() {
+        assert_eq!(Dialect::Cpp.standard("int x;\n"), Ok("gnu++20"));
+        assert_eq!(Dialect::C.standard(""), Ok("gnu17"));
+        assert_eq!(
+            Dialect::Cpp.standard("#include <vector>\n// anneval: std=c++17\n"),
+            Ok("c++17")
+        );
+        assert_eq!(
+            Dialect::C.standard("  //anneval:std = c11\n// anneval: std=c11\n"),
+            Ok("c11")
+        );
+        // Not a directive: prose that mentions anneval, a block comment.
+        assert_eq!(
+            Dialect::Cpp.standard("// for anneval: std=c++17\n/* anneval: std=c++17 */\n"),
+            Ok("gnu++20")
+        );
+        for (dialect, source, says) in [
+            (
+                Dialect::Cpp,
+                "// anneval: std=c++23\n",
+                "line 1: std=c++23 is not a standard a C++ kernel may choose: gnu++20, c++20",
+            ),
+            (
+                Dialect::C,
+                "int x;\n// anneval: std=gnu++20\n",
+                "line 2: std=gnu++20 is not a standard a C kernel may choose",
+            ),
+            (
+                Dialect::Cpp,
+                "// anneval: std=c++17\n// anneval: std=c++20\n",
+                "line 2: std=c++20 differs from the std=c++17",
+            ),
+            (
+                Dialect::Cpp,
+                "// anneval: optimise=max\n",
+                "is not a directive anneval knows",
+            ),
+        ] {
+            let error = dialect.standard(source).expect_err(source);
+            assert!(error.contains(says), "{source}: {error}");
+        }
     }
 
     #[test]

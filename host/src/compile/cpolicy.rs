@@ -27,6 +27,8 @@ pub use super::policy::Violation;
 const READS_FILES: &str = "a kernel includes the SDK (\"anneval.hpp\" or \"anneval.h\") and \
      system headers by name (<vector>); it reads no other file";
 const ASSEMBLY: &str = "kernels do not use inline assembly; use the SDK's SIMD or intrinsics";
+const HEADER_UNITS: &str = "kernels include headers with #include; a C++20 header unit \
+     (`import <vector>;`) is not built for them";
 const LINKS: &str = "kernels do not declare imports or exports; the template's glue does";
 
 /// The SDK headers a kernel may include with quotes.
@@ -152,6 +154,22 @@ fn check_directive(rest: &str) -> Option<(String, &'static str)> {
     }
 }
 
+/// The header a C++20 `import <name>;` or `import "name";` line (also after
+/// `export`) names: a header unit, which reads a file as `#include` does.
+fn header_import(line: &str) -> Option<&str> {
+    let line = line
+        .strip_prefix("export")
+        .filter(|r| r.starts_with(char::is_whitespace))
+        .map_or(line, str::trim_start);
+    let target = line
+        .strip_prefix("import")
+        .filter(|r| r.starts_with(char::is_whitespace) || r.starts_with(['<', '"']))?
+        .trim_start();
+    target
+        .starts_with(['<', '"'])
+        .then(|| target.trim_end().trim_end_matches(';').trim_end())
+}
+
 /// The source with its line splices joined, as the compiler's second phase
 /// joins them: each backslash followed by blanks and a newline is removed,
 /// and the newlines it removed are put back at the end of the logical line,
@@ -240,6 +258,9 @@ pub fn check(source: &str, file: &'static str) -> Result<(), Violation> {
         {
             return Err(violation(i + 1, construct, reason));
         }
+        if let Some(target) = header_import(line) {
+            return Err(violation(i + 1, format!("import {target}"), HEADER_UNITS));
+        }
     }
     for (i, line) in stripped.code.lines().enumerate() {
         let mut rest = line;
@@ -298,6 +319,25 @@ mod tests {
         let v = refused("int x;\n\n#include \"/etc/passwd\"\n");
         assert_eq!(v.line, 3);
         assert!(v.to_string().starts_with("kernel.cpp line 3: "), "{v}");
+    }
+
+    #[test]
+    fn cxx20_header_units_are_refused_and_the_word_import_is_not() {
+        for (source, construct) in [
+            ("import \"/etc/passwd\";\n", "import \"/etc/passwd\""),
+            ("  export import <vector> ;\n", "import <vector>"),
+            ("import\t\"anneval.hpp\";\n", "import \"anneval.hpp\""),
+            ("imp\\\nort </etc/passwd>;\n", "import </etc/passwd>"),
+        ] {
+            let v = refused(source);
+            assert_eq!(v.construct, construct, "{source}");
+            assert_eq!(v.reason, HEADER_UNITS);
+        }
+        check(
+            "int import = 1;\nint f(int module) { return import + module; }\nstruct exporter { int important; };\n",
+            "kernel.cpp",
+        )
+        .unwrap();
     }
 
     #[test]

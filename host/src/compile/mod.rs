@@ -350,33 +350,39 @@ impl Compiler {
                 self.run_compiler(
                     |work| template::write_to(work, source),
                     file,
-                    |work, limits| match output {
-                        Output::Module => t.wasm_command(work, limits),
-                        Output::NativeRunner => t.native_command(work, limits),
+                    |work, limits| {
+                        vec![match output {
+                            Output::Module => t.wasm_command(work, limits),
+                            Output::NativeRunner => t.native_command(work, limits),
+                        }]
                     },
                 )
             }
             Some(dialect) => {
                 let clang = self.clang()?;
+                let standard = dialect.standard(source).map_err(Failure::rejected)?;
                 self.run_compiler(
                     |work| clang.write_work(work, dialect, source),
                     file,
                     |work, limits| match output {
-                        Output::Module => clang.wasm_command(work, dialect, limits),
-                        Output::NativeRunner => clang.native_command(work, dialect, limits),
+                        Output::Module => clang.wasm_commands(work, dialect, standard, limits),
+                        Output::NativeRunner => {
+                            clang.native_commands(work, dialect, standard, limits)
+                        }
                     },
                 )
             }
         }
     }
 
-    /// One jailed compiler run in a fresh work directory that `write`
-    /// fills; returns the file it wrote as `output`.
+    /// Jailed compiler runs, one after the other, in a fresh work directory
+    /// that `write` fills; returns the file the last wrote as `output`. The
+    /// wall-clock limit covers them all.
     fn run_compiler(
         &self,
         write: impl FnOnce(&Path) -> anyhow::Result<()>,
         output: &str,
-        command: impl FnOnce(&Path, ResourceLimits) -> std::process::Command,
+        commands: impl FnOnce(&Path, ResourceLimits) -> Vec<std::process::Command>,
     ) -> Result<Vec<u8>, Failure> {
         let work_root = self.cache_dir.join("work");
         ensure_dir(&work_root).map_err(Failure::internal_from)?;
@@ -390,33 +396,36 @@ impl Compiler {
             file_size: self.limits.max_output,
             open_files: 256,
         };
-        let mut cmd = command(work.path(), limits);
-        let done = run_bounded(
-            &mut cmd,
-            self.limits.timeout,
-            self.limits.max_diagnostics * 4,
-        )
-        .map_err(Failure::internal_from)?;
-        if done.timed_out {
-            return Err(Failure::new(
-                Verdict::Timeout,
-                format!(
-                    "compilation did not finish within {} s",
-                    self.limits.timeout.as_secs()
-                ),
-            ));
-        }
-        if !done.status.success() {
-            let diagnostics = self.sanitise(&String::from_utf8_lossy(&done.stderr), work.path());
-            let text = truncate_text(diagnostics.trim(), self.limits.max_diagnostics);
-            return Err(Failure::compile_error(if text.is_empty() {
-                format!(
-                    "the compiler was stopped ({}): CPU, memory or output limit",
-                    done.status
-                )
-            } else {
-                text
-            }));
+        let deadline = Instant::now() + self.limits.timeout;
+        for mut cmd in commands(work.path(), limits) {
+            let done = run_bounded(
+                &mut cmd,
+                deadline.saturating_duration_since(Instant::now()),
+                self.limits.max_diagnostics * 4,
+            )
+            .map_err(Failure::internal_from)?;
+            if done.timed_out {
+                return Err(Failure::new(
+                    Verdict::Timeout,
+                    format!(
+                        "compilation did not finish within {} s",
+                        self.limits.timeout.as_secs()
+                    ),
+                ));
+            }
+            if !done.status.success() {
+                let diagnostics =
+                    self.sanitise(&String::from_utf8_lossy(&done.stderr), work.path());
+                let text = truncate_text(diagnostics.trim(), self.limits.max_diagnostics);
+                return Err(Failure::compile_error(if text.is_empty() {
+                    format!(
+                        "the compiler was stopped ({}): CPU, memory or output limit",
+                        done.status
+                    )
+                } else {
+                    text
+                }));
+            }
         }
         let output = work.path().join(output);
         std::fs::read(&output)
