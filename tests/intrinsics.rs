@@ -18,7 +18,7 @@ use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-use anneval::compile::clang::{LLVM_DIR, SIMDE, WASM_FLAGS};
+use anneval::compile::clang::{LLVM_DIR, SIMDE, WASM_FLAGS, WASM_LINK_FLAGS};
 use anneval::sandbox::{Limits, Metering, Sandbox};
 use wasmparser::{BinaryReader, Name, NameSectionReader, Operator, Parser, Payload};
 
@@ -55,7 +55,10 @@ fn wasm_probes(dir: &Path) -> Vec<u8> {
     let template_include =
         Path::new(env!("CARGO_MANIFEST_DIR")).join("../guest-template-cpp/include");
     let output = dir.join("probes.wasm");
-    let flags = WASM_FLAGS.iter().filter(|f| **f != "-Wl,--strip-debug");
+    let flags = WASM_FLAGS
+        .iter()
+        .chain(WASM_LINK_FLAGS)
+        .filter(|f| **f != "-Wl,--strip-debug");
     run(
         Command::new(clang())
             .args(flags)
