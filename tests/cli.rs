@@ -104,3 +104,53 @@ fn usage_errors_exit_two_with_a_clear_message() {
         );
     }
 }
+
+/// `--template DIR`: the codebase as it is, and one file of it replaced,
+/// each scored in one line; a file the manifest does not let a candidate
+/// replace is a usage error naming it.
+#[test]
+fn score_with_a_codebase_template() {
+    let template = common::repo_root().join("tests/templates/flatscan");
+    let template = template.to_str().unwrap();
+    let changed = common::repo_root().join("tests/templates/flatscan-sdk/flatscan/distance.hpp");
+    let store = common::repo_root().join("tests/templates/flatscan/flatscan/store.hpp");
+    let quick = [
+        "--dataset",
+        "random-xs-20-euclidean",
+        "--ef",
+        "10",
+        "--runs",
+        "1",
+        "--no-fuel",
+        "-q",
+    ];
+    let folder = common::repo_root().join("tests/templates/flatscan-sdk");
+    let runs: [(Vec<&str>, &str); 4] = [
+        (vec![], "template:flatscan"),
+        (vec![changed.to_str().unwrap()], "distance.hpp"),
+        (vec![folder.to_str().unwrap()], "flatscan-sdk"),
+        (vec!["reference"], "template:flatscan"),
+    ];
+    for (candidate, origin) in runs {
+        let mut args = vec!["score", "--template", template];
+        args.extend(&candidate);
+        args.extend(quick);
+        let out = anneval(&args);
+        let stdout = String::from_utf8_lossy(&out.stdout);
+        assert_eq!(
+            out.status.code(),
+            Some(0),
+            "{args:?}: {stdout}{}",
+            stderr(&out)
+        );
+        assert!(stdout.starts_with("ok reward "), "{stdout}");
+        assert!(stdout.trim_end().ends_with(origin), "{stdout}");
+    }
+    let out = anneval(&["score", "--template", template, store.to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("template flatscan has no replaceable file named \"store.hpp\""),
+        "{}",
+        stderr(&out)
+    );
+}

@@ -679,3 +679,149 @@ fn cxx20_is_the_default_and_a_kernel_chooses_its_standard() {
         assert!(eval.message.contains(says), "{name}: {}", eval.message);
     }
 }
+
+fn flatscan() -> std::path::PathBuf {
+    common::repo_root().join("tests/templates/flatscan")
+}
+
+/// The changed module of `tests/templates/flatscan-sdk`: the distance with
+/// the SDK's vector code.
+fn sdk_distance() -> std::collections::BTreeMap<String, String> {
+    let path = "flatscan/distance.hpp";
+    let text = std::fs::read_to_string(
+        common::repo_root()
+            .join("tests/templates/flatscan-sdk")
+            .join(path),
+    )
+    .unwrap();
+    std::collections::BTreeMap::from([(path.to_string(), text)])
+}
+
+/// A team's codebase as the template: its own code is the reference, a
+/// candidate is the module it rewrites, and both score on both engines and
+/// find the same neighbours (an exact scan either way). What the manifest
+/// does not let a candidate touch is refused by its file.
+#[test]
+fn a_codebase_template_scores_its_reference_and_a_changed_module_on_both_engines() {
+    use anneval::codebase::Codebase;
+    let _serial = common::one_at_a_time();
+    let codebase = Codebase::load(&flatscan()).unwrap();
+    let reference = codebase.reference();
+    let changed = codebase.candidate(sdk_distance(), 1 << 20).unwrap();
+    assert_eq!(reference.origin(), "template:flatscan");
+    assert!(changed.origin().starts_with("template:flatscan+"));
+    let evaluator = common::evaluator();
+    let data = common::xs20("random-xs-20-euclidean");
+    let entries = [
+        (reference.clone(), Engine::Wasm),
+        (changed.clone(), Engine::Wasm),
+        (reference, Engine::Native),
+        (changed, Engine::Native),
+    ];
+    let evals = evaluator.evaluate_entries(&entries, data, &opts(vec![10]), &Quiet);
+    for eval in &evals {
+        assert_ok(eval);
+        assert!(eval.max_recall.unwrap() > 0.999, "an exact scan: {eval:?}");
+        assert_eq!(eval.curve[0].recall, evals[0].curve[0].recall);
+    }
+
+    let text = |path: &str| (path.to_string(), "#pragma once\n".to_string());
+    for (change, says) in [
+        (
+            vec![text("kernel.cpp")],
+            "kernel.cpp: template flatscan lets a candidate replace only flatscan/distance.hpp, flatscan/search.hpp",
+        ),
+        (
+            vec![text("flatscan/store.hpp")],
+            "flatscan/store.hpp: template flatscan lets a candidate replace only",
+        ),
+        (
+            vec![text("flatscan/extra/deep/x.hpp")],
+            "flatscan/extra/deep/x.hpp is not a file of template flatscan, which lets a candidate add only flatscan/extra/*.hpp",
+        ),
+        (vec![text("../flatscan/distance.hpp")], "no `..`"),
+        (vec![text("/etc/passwd.h")], "are relative"),
+        (vec![], "changes no file"),
+    ] {
+        let error = codebase
+            .candidate(change.into_iter().collect(), 1 << 20)
+            .expect_err(says);
+        assert!(error.contains(says), "{says}: {error}");
+    }
+    // A helper added where the manifest allows, included by a replaced file.
+    let mut added = sdk_distance();
+    added.insert(
+        "flatscan/extra/unroll.hpp".into(),
+        "#pragma once\nconstexpr int UNROLL = 4;\n".into(),
+    );
+    let search = std::fs::read_to_string(flatscan().join("flatscan/search.hpp")).unwrap();
+    added.insert(
+        "flatscan/search.hpp".into(),
+        search.replace(
+            "#include \"store.hpp\"",
+            "#include \"store.hpp\"\n#include \"extra/unroll.hpp\"\nstatic_assert(UNROLL == 4);",
+        ),
+    );
+    let Candidate::Source { text, .. } = codebase.candidate(added, 1 << 20).unwrap() else {
+        panic!("a source candidate");
+    };
+    assert!(text.contains("constexpr int UNROLL = 4;"), "{text}");
+    // The manifest's standard is the template's: a candidate's own differs.
+    let mut other_std = sdk_distance();
+    other_std
+        .values_mut()
+        .for_each(|t| t.insert_str(0, "// anneval: std=c++17\n"));
+    let eval = common::score(
+        &evaluator,
+        &codebase.candidate(other_std, 1 << 20).unwrap(),
+        &common::quick(),
+    );
+    assert_eq!(eval.verdict, Verdict::Rejected, "{}", eval.message);
+    assert!(eval.message.contains("differs"), "{}", eval.message);
+}
+
+/// A manifest that is wrong says what is wrong and where.
+#[test]
+fn a_wrong_template_manifest_is_refused_with_its_reason() {
+    use anneval::codebase::Codebase;
+    let kernel = std::fs::read_to_string(flatscan().join("kernel.cpp")).unwrap();
+    for (manifest, says) in [
+        (None, "a template is a folder with an anneval.toml manifest"),
+        (
+            Some("name = \"x\"\nlanguage = \"cpp\"\nreplace = [\"kernel.cpp\"]\nowner = \"me\"\n"),
+            "unknown field `owner`",
+        ),
+        (
+            Some("name = \"x\"\nlanguage = \"rust\"\nreplace = [\"kernel.cpp\"]\n"),
+            "a template's language is cpp or c",
+        ),
+        (
+            Some("name = \"x\"\nlanguage = \"cpp\"\n"),
+            "lists no file a candidate may replace or add",
+        ),
+        (
+            Some("name = \"x\"\nlanguage = \"cpp\"\nstd = \"c++98\"\nreplace = [\"kernel.cpp\"]\n"),
+            "std=c++98 is not a standard a C++ kernel may choose",
+        ),
+        (
+            Some("name = \"x\"\nlanguage = \"c\"\nreplace = [\"kernel.cpp\"]\n"),
+            "says language = c, but the codebase's entry is a cpp kernel",
+        ),
+        (
+            Some("name = \"a b\"\nlanguage = \"cpp\"\nreplace = [\"kernel.cpp\"]\n"),
+            "must be letters, digits",
+        ),
+        (
+            Some("name = \"x\"\nlanguage = \"cpp\"\nreplace = [\"[\"]\n"),
+            "replace: \"[\" is not a glob",
+        ),
+    ] {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(dir.path().join("kernel.cpp"), &kernel).unwrap();
+        if let Some(manifest) = manifest {
+            std::fs::write(dir.path().join("anneval.toml"), manifest).unwrap();
+        }
+        let error = format!("{:#}", Codebase::load(dir.path()).expect_err(says));
+        assert!(error.contains(says), "{says}: {error}");
+    }
+}

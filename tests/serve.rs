@@ -761,3 +761,92 @@ fn a_retry_after_the_clients_timeout_joins_the_measurement_in_flight() {
     assert_eq!(pool.len(), 1, "{pool:?}");
     assert_eq!(pool[0]["measurements"], 2, "{pool:?}");
 }
+
+/// `serve --template DIR`: a request names the template and sends only the
+/// files it changes; the run's reference is the codebase as it is, and a
+/// request the template cannot take says why.
+#[test]
+fn a_codebase_template_registered_at_start_is_the_reference_of_its_requests() {
+    let dir = tempfile::tempdir().unwrap();
+    let template = common::repo_root().join("tests/templates/flatscan");
+    let server = Server::start(
+        &dir.path().join("ledger.sqlite"),
+        &["--workers", "1", "--template", template.to_str().unwrap()],
+    );
+    let path = "flatscan/distance.hpp";
+    let changed = std::fs::read_to_string(
+        common::repo_root()
+            .join("tests/templates/flatscan-sdk")
+            .join(path),
+    )
+    .unwrap();
+    let options = with(quick(), json!({"template": "flatscan"}));
+    let body = with(
+        options.clone(),
+        json!({"candidates": [{"files": {path: changed}}, {"reference": true}]}),
+    );
+    let (status, _, answer) = post(&server, "/v1/score/batch", &body);
+    assert_eq!(status, 200, "{answer}");
+    assert_eq!(
+        answer["reference"]["candidate"]["source"],
+        "template:flatscan"
+    );
+    assert_eq!(answer["reference"]["verdict"], "ok", "{answer}");
+    for result in answer["results"].as_array().unwrap() {
+        assert_eq!(result["verdict"], "ok", "{result}");
+        assert!(
+            result["normalized_reward"].as_f64().unwrap() > 0.0,
+            "{result}"
+        );
+    }
+    let body = with(
+        options.clone(),
+        json!({"candidate": {"files": {path: changed}}}),
+    );
+    let (status, _, reward) = post(&server, "/v1/reward", &body);
+    assert_eq!(status, 200, "{reward}");
+    assert!(
+        reward["normalized_reward"].as_f64().unwrap() > 0.0,
+        "{reward}"
+    );
+
+    // A trainer's completion: the named blocks are the files it changes.
+    let completion = format!("Faster:\n```cpp {path}\n{changed}```\n");
+    let unnamed = format!("Faster:\n```cpp\n{changed}```\n");
+    let (status, _, answer) = post(
+        &server,
+        "/get_reward?template=flatscan&dataset=random-xs-20-euclidean&ef=10,40&runs=1&fuel=false&max_queries=100&penalty=-1",
+        &json!({"query": [completion, unnamed]}),
+    );
+    assert_eq!(status, 200, "{answer}");
+    assert!(answer["rewards"][0].as_f64().unwrap() > 0.0, "{answer}");
+    assert_eq!(answer["rewards"][1], -1.0, "{answer}");
+
+    for (body, says) in [
+        (
+            with(
+                quick(),
+                json!({"template": "glass", "candidate": {"reference": true}}),
+            ),
+            "unknown template \"glass\"; this service has: flatscan",
+        ),
+        (
+            with(options.clone(), json!({"candidate": {"source": changed}})),
+            "a candidate of template flatscan is {\"files\"",
+        ),
+        (
+            with(
+                options.clone(),
+                json!({"candidate": {"files": {"kernel.cpp": "int x;"}}}),
+            ),
+            "kernel.cpp: template flatscan lets a candidate replace only",
+        ),
+    ] {
+        let (status, _, answer) = post(&server, "/v1/reward", &body);
+        assert_eq!(status, 400, "{answer}");
+        assert!(
+            answer.to_string().contains(&says.replace('"', "\\\"")),
+            "{answer}"
+        );
+    }
+}

@@ -158,6 +158,11 @@ impl Bundle {
             .map_err(|e| anyhow::anyhow!("bundle {}: {e}", dir.display()))
     }
 
+    /// The files, by normalised relative path.
+    pub fn files(&self) -> &BTreeMap<String, String> {
+        &self.files
+    }
+
     /// The kernel's file and language: `kernel.cpp` (C++) or `kernel.c`
     /// (C) at the bundle's root.
     pub fn entry(&self) -> Result<(&str, Language), String> {

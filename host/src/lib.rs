@@ -11,6 +11,7 @@
 
 pub mod bundle;
 pub mod cli;
+pub mod codebase;
 pub mod compile;
 pub mod dataset;
 pub mod evaluation;

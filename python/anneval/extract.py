@@ -16,6 +16,9 @@ The rules are those of the service's own extraction (``POST /get_reward``,
 - code the prompt already holds is never credited: the text after the prompt
   is searched when the prompt is found in it, and otherwise blocks found
   verbatim in the prompt are skipped;
+- for a template's codebase (``template`` in the options), a completion is
+  its named blocks of C or C++ (``cpp``, ``c``, ``h``, ``hpp``...): a dict of
+  the files it changes (the last block of each name wins);
 - in a conversation, only the assistant's messages count (a tool's answer
   that follows may quote code, and is not the model's), the last one with a
   kernel first; content may be a string or a list of ``{"type": "text",
@@ -37,6 +40,9 @@ LANGUAGES = {
 #: Per language with bundles: the kernel's file, and the extra tags a named
 #: block (a header) may have.
 BUNDLES = {"cpp": ("kernel.cpp", ("h", "hpp")), "c": ("kernel.c", ("h",))}
+
+#: The fence tags of a template's files: C and C++ sources and headers.
+TEMPLATE_TAGS = ("cpp", "c++", "cc", "cxx", "c", "h", "hpp")
 
 _FENCE = "```"
 _TAG_CHARS = set("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_+-")
@@ -78,9 +84,10 @@ def _blocks(text):
         at = close + len(_FENCE)
 
 
-def kernel_in_text(text, language="rust", prompt=None):
+def kernel_in_text(text, language="rust", prompt=None, template=False):
     """The kernel of ``language`` in ``text`` (see the module's rules): its
-    code, a dict of file name to code, or None."""
+    code, a dict of file name to code, or None. With ``template``, the files
+    the text changes in a template's codebase (a dict), or None."""
     if language not in LANGUAGES:
         raise ValueError(f"language {language!r}: one of {', '.join(LANGUAGES)}")
     if not isinstance(text, str):
@@ -97,6 +104,12 @@ def kernel_in_text(text, language="rust", prompt=None):
         for tag, name, code in _blocks(text)
         if code.strip() and (skip is None or code.strip() not in skip)
     ]
+    if template:
+        files = {}
+        for tag, name, code in credited:
+            if name and tag.lower() in TEMPLATE_TAGS:
+                files[name] = code
+        return files or None
     tags, marker = LANGUAGES[language]
     if language in BUNDLES:
         entry, header_tags = BUNDLES[language]
@@ -150,15 +163,16 @@ def completion_texts(completion):
     return texts
 
 
-def extract_kernel(completion, language="rust", prompt=None):
+def extract_kernel(completion, language="rust", prompt=None, template=False):
     """The kernel in a completion (a string, a message or a list of
     messages), or None. ``prompt``, when the completion's text may start
-    with it (a string), keeps the prompt's code from being credited."""
+    with it (a string), keeps the prompt's code from being credited; with
+    ``template``, the files it changes in a template's codebase."""
     if language not in LANGUAGES:
         raise ValueError(f"language {language!r}: one of {', '.join(LANGUAGES)}")
     prompt = prompt if isinstance(prompt, str) else None
     for text in completion_texts(completion):
-        code = kernel_in_text(text, language, prompt)
+        code = kernel_in_text(text, language, prompt, template)
         if code is not None:
             return code
     return None

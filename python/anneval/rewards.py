@@ -27,7 +27,7 @@ OPTIONS_COLUMN = "anneval"
 #: ``language`` picks the candidates' language.
 SCORING_OPTIONS = (
     "dataset", "k", "ef", "sweep", "runs", "params", "band", "max_base", "max_queries", "queries",
-    "engine", "fuel", "language",
+    "engine", "fuel", "template", "language",
 )
 
 #: Settings of the client, not scoring options: where they belong.
@@ -120,6 +120,12 @@ def _row_options(base, override):
     return merged
 
 
+def _no_code(language, options):
+    if "template" in options:
+        return f"no named C or C++ block (a file of template {options['template']}) in the completion"
+    return f"no {language} kernel in the completion"
+
+
 def _refused(error):
     """Whether the service refused the request itself (a 4xx but a full
     queue): the configuration's fault, raised rather than scored."""
@@ -186,9 +192,9 @@ class Scorer:
                 continue
             options = _row_options(self.options, row_options[i])
             language = options.pop("language", self.language)
-            source = extract_kernel(completion, language)
+            source = extract_kernel(completion, language, template="template" in options)
             if _empty(source):
-                outcomes[i] = Outcome(self.penalty, "no_code", f"no {language} kernel in the completion")
+                outcomes[i] = Outcome(self.penalty, "no_code", _no_code(language, options))
                 continue
             key = _key(language, options)
             prompt_key = json.dumps(prompts[i], sort_keys=True, default=str)
@@ -218,9 +224,9 @@ class Scorer:
         concurrent ones into a run with the reference (``POST /v1/reward``)."""
         options = _row_options(self.options, options)
         language = options.pop("language", self.language)
-        source = extract_kernel(text, language)
+        source = extract_kernel(text, language, template="template" in options)
         if _empty(source):
-            return Outcome(self.penalty, "no_code", f"no {language} kernel in the completion")
+            return Outcome(self.penalty, "no_code", _no_code(language, options))
         try:
             answer = self.client.reward(source, language=language, **options)
         except AnnevalError as e:

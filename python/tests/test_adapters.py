@@ -21,9 +21,12 @@ from .live import BRUTE, CPP_REFERENCE, QUICK, Server, fenced, variant
 server = None
 
 
+ROOT_DIR = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+
+
 def setUpModule():
     global server
-    server = Server()
+    server = Server("--template", os.path.join(ROOT_DIR, "tests", "templates", "flatscan"))
 
 
 def tearDownModule():
@@ -141,6 +144,25 @@ class Bundles(unittest.TestCase):
         with urllib.request.urlopen(request, timeout=180) as response:
             answer = json.loads(response.read())
         self.assertEqual(answer["verdicts"], ["ok"], answer)
+
+
+class Templates(unittest.TestCase):
+    """A codebase registered with the service: a completion is the files it
+    changes, each in a fenced block that names it."""
+
+    OPTIONS = {**QUICK, "max_queries": 70, "template": "flatscan"}
+
+    def test_a_completion_changes_named_files_of_the_codebase(self):
+        path = "flatscan/distance.hpp"
+        with open(os.path.join(ROOT_DIR, "tests", "templates", "flatscan-sdk", path)) as f:
+            changed = f.read()
+        reward = reward_function(server.url, **self.OPTIONS)
+        named = f"The distance, vectorised:\n```cpp {path}\n{changed}```\n"
+        unnamed = f"The distance, vectorised:\n```cpp\n{changed}```\n"
+        rewards, extra, _ = trl_call(reward, ["p", "p"], [named, unnamed])
+        self.assertGreater(rewards[0], 0.0, extra)
+        self.assertEqual(rewards[1], -1.0, extra)
+        self.assertIn("template flatscan", json.dumps(extra))
 
 
 class Mistakes(unittest.TestCase):

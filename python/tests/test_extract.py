@@ -17,7 +17,8 @@ class SharedCases(unittest.TestCase):
         self.assertGreaterEqual(len(cases), 10)
         for case in cases:
             with self.subTest(case["name"]):
-                got = kernel_in_text(case["text"], case["language"], case.get("prompt"))
+                got = kernel_in_text(case["text"], case["language"], case.get("prompt"),
+                                     case.get("template", False))
                 self.assertEqual(got, case["expect"])
 
 

@@ -71,7 +71,7 @@ pub fn run(a: ConfirmArgs) -> Result<ExitCode> {
     let candidates = a
         .candidates
         .iter()
-        .map(|p| Candidate::from_arg(p))
+        .map(|p| a.measure.candidate(Some(p)))
         .collect::<Result<Vec<_>>>()?;
     let progress = TerminalProgress::new(a.measure.quiet);
     let data = a.measure.dataset(&DEFAULTS, &progress)?;

@@ -12,7 +12,6 @@ use clap::Args;
 use super::measure_args::{Defaults, MeasureArgs};
 use super::progress::TerminalProgress;
 use crate::dataset::split::QuerySet;
-use crate::evaluator::Candidate;
 use crate::export;
 use crate::gate::{self, GateMetric, GateOptions};
 
@@ -64,8 +63,8 @@ pub fn run(a: GateArgs) -> Result<ExitCode> {
         return Err(anyhow!("--min-speedup must be positive (like 1.0)"));
     }
     let candidates = [
-        Candidate::from_arg(&a.baseline)?,
-        Candidate::from_arg(&a.candidate)?,
+        a.measure.candidate(Some(&a.baseline))?,
+        a.measure.candidate(Some(&a.candidate))?,
     ];
     let progress = TerminalProgress::new(a.measure.quiet);
     let data = a.measure.dataset(&DEFAULTS, &progress)?;

@@ -8,11 +8,12 @@ use clap::Args;
 
 use super::args;
 use super::progress::TerminalProgress;
+use crate::codebase::Codebase;
 use crate::compile::CompileLimits;
 use crate::dataset::split::{self, QuerySet};
 use crate::dataset::subsample::subsample;
 use crate::dataset::{Dataset, registry};
-use crate::evaluator::{Engine, Evaluator, ScoreOptions};
+use crate::evaluator::{Candidate, Engine, Evaluator, ScoreOptions};
 use crate::measure::sweep::{FULL_EFS, Sweep};
 use crate::paths;
 use crate::sandbox::Limits;
@@ -90,6 +91,12 @@ pub struct MeasureArgs {
     /// Skip the instruction-counting pass (no fuel figures).
     #[arg(long)]
     no_fuel: bool,
+    /// A codebase of your own as the template: a folder with an
+    /// anneval.toml manifest. Candidates then name only the files they
+    /// change (a folder laid out as the codebase, or one file replacing the
+    /// replaceable file of its name); `reference` is the codebase as it is.
+    #[arg(long, value_name = "DIR")]
+    template: Option<std::path::PathBuf>,
     /// No progress bar and no table: one line with the verdict and the
     /// reward (gate: its decision), the output files and the exit code.
     #[arg(long, short)]
@@ -149,6 +156,18 @@ impl MeasureArgs {
         };
         opts.check(data).map_err(|e| anyhow!(e))?;
         Ok(opts)
+    }
+
+    /// A command-line candidate: in the template's terms with --template,
+    /// else as [`Candidate::from_arg`] reads it. `None` is the reference.
+    pub fn candidate(&self, arg: Option<&std::path::Path>) -> Result<Candidate> {
+        let arg = arg.unwrap_or(std::path::Path::new("reference"));
+        match &self.template {
+            None => Candidate::from_arg(arg),
+            Some(dir) => {
+                Codebase::load(dir)?.candidate_from_arg(arg, CompileLimits::default().max_source)
+            }
+        }
     }
 
     /// The evaluator with the sandbox's limits as asked.

@@ -9,7 +9,6 @@ use clap::Args;
 use super::measure_args::{Defaults, MeasureArgs};
 use super::progress::TerminalProgress;
 use crate::dataset::split::QuerySet;
-use crate::evaluator::Candidate;
 use crate::export;
 use crate::verdict::Verdict;
 
@@ -36,10 +35,7 @@ const DEFAULTS: Defaults = Defaults {
 };
 
 pub fn run(a: ScoreArgs) -> Result<ExitCode> {
-    let candidate = match &a.candidate {
-        None => Candidate::Reference,
-        Some(path) => Candidate::from_arg(path)?,
-    };
+    let candidate = a.measure.candidate(a.candidate.as_deref())?;
     let progress = TerminalProgress::new(a.measure.quiet);
     let data = a.measure.dataset(&DEFAULTS, &progress)?;
     let opts = a.measure.options(&DEFAULTS, &data)?;

@@ -43,6 +43,10 @@ pub struct ServeArgs {
     /// Deadline of each restore and search pass, in seconds.
     #[arg(long, value_name = "SECS", default_value_t = 120)]
     timeout: u64,
+    /// A codebase requests may name as their template (`"template":
+    /// NAME`, the name in its anneval.toml), repeatable.
+    #[arg(long = "template", value_name = "DIR")]
+    templates: Vec<PathBuf>,
 }
 
 pub fn run(a: ServeArgs) -> Result<ExitCode> {
@@ -63,6 +67,7 @@ pub fn run(a: ServeArgs) -> Result<ExitCode> {
         },
         data_dir: paths::data_dir()?,
         cache_dir,
+        templates: a.templates,
     };
     serve::run(config)?;
     Ok(ExitCode::SUCCESS)

@@ -7,6 +7,7 @@ use base64::Engine as _;
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
+use crate::codebase::{Codebase, Codebases};
 use crate::compile::Language;
 use crate::dataset::registry;
 use crate::dataset::split::QuerySet;
@@ -57,6 +58,11 @@ pub struct Options {
     pub fuel: Option<bool>,
     /// Answer at once with the id (202) instead of waiting for the result.
     pub wait: Option<bool>,
+    /// A codebase the service was started with (`serve --template DIR`):
+    /// candidates are the files they change, and its reference is the
+    /// codebase as it is.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub template: Option<String>,
 }
 
 /// A sweep by name.
@@ -96,6 +102,7 @@ const OPTION_FIELDS: &[&str] = &[
     "engine",
     "fuel",
     "wait",
+    "template",
 ];
 
 /// Options given as URL query parameters (`POST /get_reward?dataset=...`,
@@ -129,7 +136,7 @@ pub fn query_options(
                 "false" | "0" => Value::Bool(false),
                 _ => return Err(bad(format!("{key}={text:?} must be true or false"))),
             },
-            "dataset" | "sweep" | "queries" | "engine" => Value::String(text.clone()),
+            "dataset" | "sweep" | "queries" | "engine" | "template" => Value::String(text.clone()),
             _ if extra.contains(&key.as_str()) => Value::String(text.clone()),
             _ => match key.strip_prefix("param.") {
                 Some(name) => {
@@ -224,6 +231,18 @@ pub struct Resolved {
     pub opts: ScoreOptions,
     pub engine: Engine,
     pub wait: bool,
+    /// The template the candidates are changes to, if any.
+    pub codebase: Option<std::sync::Arc<Codebase>>,
+}
+
+impl Resolved {
+    /// The kernel normalised rewards divide by: the template's codebase as
+    /// it is, else the Rust reference.
+    pub fn reference(&self) -> Candidate {
+        self.codebase
+            .as_ref()
+            .map_or(Candidate::Reference, |c| c.reference())
+    }
 }
 
 /// Which dataset, and how much of it.
@@ -236,8 +255,26 @@ pub struct DatasetKey {
 }
 
 impl Options {
-    /// Validates the options (everything but what needs the dataset itself).
-    pub fn resolve(&self) -> Result<Resolved, BadRequest> {
+    /// Validates the options (everything but what needs the dataset itself)
+    /// against the service's `codebases`.
+    pub fn resolve(&self, codebases: &Codebases) -> Result<Resolved, BadRequest> {
+        let codebase = match &self.template {
+            None => None,
+            Some(name) => Some(codebases.get(name).cloned().ok_or_else(|| {
+                let names = codebases.names();
+                bad(if names.is_empty() {
+                    format!(
+                        "unknown template {name:?}: this service was started without \
+                         templates (anneval serve --template DIR)"
+                    )
+                } else {
+                    format!(
+                        "unknown template {name:?}; this service has: {}",
+                        names.join(", ")
+                    )
+                })
+            })?),
+        };
         let name = self
             .dataset
             .clone()
@@ -297,6 +334,7 @@ impl Options {
             opts,
             engine: self.engine.unwrap_or(Engine::Wasm),
             wait: self.wait.unwrap_or(true),
+            codebase,
         })
     }
 }
@@ -305,8 +343,16 @@ const ONE_CANDIDATE: &str = "a candidate is exactly one of {\"source\": ...}, {\
      {\"wasm_base64\": ...} or {\"reference\": true}";
 
 impl CandidateSpec {
-    /// The candidate, with an origin naming how it arrived.
-    pub fn candidate(&self, max_bytes: usize) -> Result<Candidate, BadRequest> {
+    /// The candidate, with an origin naming how it arrived: with a
+    /// template, the files it changes in `codebase` (or its reference).
+    pub fn candidate(
+        &self,
+        max_bytes: usize,
+        codebase: Option<&Codebase>,
+    ) -> Result<Candidate, BadRequest> {
+        if let Some(codebase) = codebase {
+            return self.in_codebase(max_bytes, codebase);
+        }
         let language = self.language.unwrap_or(Language::Rust);
         if self.language.is_some() && self.wasm_base64.is_some() {
             return Err(bad(
@@ -367,6 +413,40 @@ impl CandidateSpec {
     }
 }
 
+impl CandidateSpec {
+    fn in_codebase(&self, max_bytes: usize, codebase: &Codebase) -> Result<Candidate, BadRequest> {
+        if self.language.is_some_and(|l| l != codebase.language) {
+            return Err(bad(format!(
+                "template {} is {}; the request's language says otherwise",
+                codebase.name, codebase.language
+            )));
+        }
+        match (&self.files, &self.source, &self.wasm_base64, self.reference) {
+            (Some(files), None, None, None | Some(false)) => {
+                let mut size = 0usize;
+                for text in files.values() {
+                    size += text.len();
+                }
+                if size > max_bytes {
+                    return Err(BadRequest(
+                        413,
+                        format!("the files are over {max_bytes} bytes"),
+                    ));
+                }
+                codebase
+                    .candidate(files.clone(), max_bytes)
+                    .map_err(|e| bad(format!("files: {e}")))
+            }
+            (None, None, None, Some(true)) => Ok(codebase.reference()),
+            _ => Err(bad(format!(
+                "a candidate of template {} is {{\"files\": {{path: text, ...}}}} (the files it \
+                 changes) or {{\"reference\": true}} (the codebase as it is)",
+                codebase.name
+            ))),
+        }
+    }
+}
+
 /// The digest of what a candidate is.
 fn candidate_digest(candidate: &Candidate) -> String {
     match candidate {
@@ -393,7 +473,7 @@ fn candidate_digest(candidate: &Candidate) -> String {
 /// What a measurement was asked to be, candidates aside: dataset, engine,
 /// options, anneval version.
 fn canonical_options(r: &Resolved) -> serde_json::Value {
-    serde_json::json!({
+    let mut canonical = serde_json::json!({
         "anneval": env!("CARGO_PKG_VERSION"),
         "dataset": r.dataset,
         "engine": r.engine,
@@ -404,7 +484,13 @@ fn canonical_options(r: &Resolved) -> serde_json::Value {
         "params": r.opts.params,
         "band": [r.opts.band.0, r.opts.band.1],
         "fuel": r.opts.fuel,
-    })
+    });
+    // Runs against different references never gather; without a template
+    // the digests are as they always were.
+    if let Some(codebase) = &r.codebase {
+        canonical["template"] = format!("{}:{}", codebase.name, codebase.digest()).into();
+    }
+    canonical
 }
 
 /// The ledger key of a request: what was measured, on what, how, by which
@@ -566,12 +652,12 @@ mod tests {
             r#"{"candidate": {"reference": true}, "ef": [40, 10, 10], "params": {"m": "8"}}"#,
         )
         .unwrap();
-        let r = ok.options.resolve().unwrap();
+        let r = ok.options.resolve(&Codebases::default()).unwrap();
         assert_eq!(r.opts.sweep, Sweep::Efs(vec![10, 40]));
         assert_eq!(r.dataset.name, registry::DEFAULT_DATASET);
         assert!(r.wait);
         assert!(matches!(
-            ok.candidate.candidate(1000).unwrap(),
+            ok.candidate.candidate(1000, None).unwrap(),
             Candidate::Reference
         ));
 
@@ -579,23 +665,40 @@ mod tests {
             dataset: Some("../../etc/passwd".into()),
             ..Options::default()
         };
-        assert!(unknown.resolve().unwrap_err().1.contains("unknown dataset"));
+        assert!(
+            unknown
+                .resolve(&Codebases::default())
+                .unwrap_err()
+                .1
+                .contains("unknown dataset")
+        );
         let bad_band = Options {
             band: Some([0.9, 0.8]),
             ..Options::default()
         };
-        assert!(bad_band.resolve().unwrap_err().1.contains("band"));
+        assert!(
+            bad_band
+                .resolve(&Codebases::default())
+                .unwrap_err()
+                .1
+                .contains("band")
+        );
         let two = CandidateSpec {
             source: Some("x".into()),
             reference: Some(true),
             ..Default::default()
         };
-        assert!(two.candidate(1000).unwrap_err().1.contains("exactly one"));
+        assert!(
+            two.candidate(1000, None)
+                .unwrap_err()
+                .1
+                .contains("exactly one")
+        );
         let big = CandidateSpec {
             source: Some("x".repeat(2000)),
             ..Default::default()
         };
-        assert_eq!(big.candidate(1000).unwrap_err().0, 413);
+        assert_eq!(big.candidate(1000, None).unwrap_err().0, 413);
         let files = |pairs: &[(&str, &str)]| CandidateSpec {
             files: Some(
                 pairs
@@ -606,18 +709,29 @@ mod tests {
             ..Default::default()
         };
         let bundle = files(&[("kernel.c", "#include \"a.h\"\n"), ("a.h", "int a;\n")]);
-        let Ok(Candidate::Source { text, language, .. }) = bundle.candidate(1000) else {
+        let Ok(Candidate::Source { text, language, .. }) = bundle.candidate(1000, None) else {
             panic!("a bundle is a source candidate");
         };
         assert_eq!(language, Language::C);
         assert!(text.contains("#line 1 \"a.h\"\nint a;\n"), "{text}");
         let escapes = files(&[("kernel.c", ""), ("../a.h", "")]);
-        assert!(escapes.candidate(1000).unwrap_err().1.contains("no `..`"));
+        assert!(
+            escapes
+                .candidate(1000, None)
+                .unwrap_err()
+                .1
+                .contains("no `..`")
+        );
         let both = CandidateSpec {
             source: Some("x".into()),
             ..files(&[("kernel.c", "")])
         };
-        assert!(both.candidate(1000).unwrap_err().1.contains("exactly one"));
+        assert!(
+            both.candidate(1000, None)
+                .unwrap_err()
+                .1
+                .contains("exactly one")
+        );
         let body = serde_json::json!({"candidate": {}, "efs": [1]});
         assert!(
             check_fields(&body, &["candidate"])
@@ -648,7 +762,10 @@ mod tests {
         )
         .unwrap();
         assert_eq!(object.remove("penalty").unwrap(), "-2");
-        let r = options_from(object).unwrap().resolve().unwrap();
+        let r = options_from(object)
+            .unwrap()
+            .resolve(&Codebases::default())
+            .unwrap();
         assert_eq!(r.opts.sweep, Sweep::Efs(vec![10, 40]));
         assert_eq!(r.opts.band, (0.8, 0.9));
         assert!(!r.opts.fuel);
@@ -692,7 +809,7 @@ mod tests {
 
     #[test]
     fn the_hash_changes_with_what_is_measured_only() {
-        let r = Options::default().resolve().unwrap();
+        let r = Options::default().resolve(&Codebases::default()).unwrap();
         let source = |origin: &str, text: &str, language| Candidate::Source {
             origin: origin.into(),
             text: text.into(),

@@ -13,7 +13,8 @@
 //! that, the last block that looks like a kernel of that language. Code the prompt already holds is
 //! never credited: the text after the prompt is searched when the prompt is
 //! found in it, and otherwise blocks found verbatim in the prompt are
-//! skipped.
+//! skipped. For a template's codebase (`template` in the options), a
+//! completion is the named C or C++ blocks: the files it changes.
 
 use std::collections::BTreeMap;
 
@@ -99,8 +100,9 @@ fn blocks(text: &str) -> Vec<Block<'_>> {
     found
 }
 
-/// The kernel of `language` in `text` (see the module's rules), if any.
-pub fn kernel(text: &str, language: Language, prompt: Option<&str>) -> Option<Found> {
+/// The blocks of `text` credited to the model: after the prompt, or not
+/// found verbatim in it; empty blocks left out.
+fn credited<'a>(text: &'a str, prompt: Option<&str>) -> Vec<Block<'a>> {
     let prompt = prompt.filter(|p| !p.trim().is_empty());
     let (searched, skip_prompt_code) = match prompt {
         Some(p) => match text.rfind(p) {
@@ -109,37 +111,85 @@ pub fn kernel(text: &str, language: Language, prompt: Option<&str>) -> Option<Fo
         },
         None => (text, None),
     };
-    let credited: Vec<Block> = blocks(searched)
+    blocks(searched)
         .into_iter()
         .filter(|b| !b.code.trim().is_empty())
         .filter(|b| skip_prompt_code.is_none_or(|p| !p.contains(b.code.trim())))
-        .collect();
-    let (tags, marker) = tags_and_marker(language);
-    let tagged = |b: &Block, extra: &[&str]| {
-        let tag = b.tag.to_ascii_lowercase();
-        tags.contains(&tag.as_str()) || extra.contains(&tag.as_str())
-    };
-    if let Some((entry, header_tags)) = bundle_entry(language) {
-        let files: BTreeMap<String, String> = credited
-            .iter()
-            .filter(|b| !b.name.is_empty() && tagged(b, header_tags))
-            .map(|b| (b.name.to_string(), b.code.to_string()))
-            .collect();
+        .collect()
+}
+
+fn tagged(b: &Block, language: Language, extra: &[&str]) -> bool {
+    let (tags, _) = tags_and_marker(language);
+    let tag = b.tag.to_ascii_lowercase();
+    tags.contains(&tag.as_str()) || extra.contains(&tag.as_str())
+}
+
+/// The named blocks of `language` (or its header tags) in `blocks`, by
+/// name; the last block of a name wins.
+fn named(blocks: &[Block], language: Language) -> BTreeMap<String, String> {
+    let header_tags = bundle_entry(language).map_or(&[][..], |(_, tags)| tags);
+    blocks
+        .iter()
+        .filter(|b| !b.name.is_empty() && tagged(b, language, header_tags))
+        .map(|b| (b.name.to_string(), b.code.to_string()))
+        .collect()
+}
+
+/// The kernel of `language` in `text` (see the module's rules), if any.
+pub fn kernel(text: &str, language: Language, prompt: Option<&str>) -> Option<Found> {
+    let credited = credited(text, prompt);
+    if let Some((entry, _)) = bundle_entry(language) {
+        let files = named(&credited, language);
         if files.contains_key(entry) && files.len() > 1 {
             return Some(Found::Files(files));
         }
     }
+    let (_, marker) = tags_and_marker(language);
     credited
         .iter()
         .rev()
-        .find(|b| tagged(b, &[]))
+        .find(|b| tagged(b, language, &[]))
         .or_else(|| credited.iter().rev().find(|b| b.code.contains(marker)))
         .map(|b| Found::Source(b.code.to_string()))
+}
+
+/// The fence tags of a template's files: C and C++ sources and headers.
+const TEMPLATE_TAGS: &[&str] = &["cpp", "c++", "cc", "cxx", "c", "h", "hpp"];
+
+/// The files a completion changes in a template's codebase: its named
+/// blocks of C or C++ (` ```cpp glass/searcher.hpp`, ` ```h util.h`), the
+/// last of each name winning; `None` when it names none.
+pub fn changed_files(text: &str, prompt: Option<&str>) -> Option<BTreeMap<String, String>> {
+    let files: BTreeMap<String, String> = credited(text, prompt)
+        .iter()
+        .filter(|b| {
+            !b.name.is_empty() && TEMPLATE_TAGS.contains(&b.tag.to_ascii_lowercase().as_str())
+        })
+        .map(|b| (b.name.to_string(), b.code.to_string()))
+        .collect();
+    (!files.is_empty()).then_some(files)
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_templates_completion_is_its_named_blocks() {
+        let text = "Here:\n```cpp glass/searcher.hpp\nint a;\n```\n```hpp glass/q.hpp\nint b;\n```\n```cpp glass/searcher.hpp\nint c;\n```\n```python x.py\nprint()\n```\n";
+        let files = changed_files(text, None).unwrap();
+        assert_eq!(
+            files.into_iter().collect::<Vec<_>>(),
+            [
+                ("glass/q.hpp".to_string(), "int b;\n".to_string()),
+                ("glass/searcher.hpp".to_string(), "int c;\n".to_string()),
+            ]
+        );
+        assert_eq!(changed_files("```cpp\nint a;\n```\n", None), None);
+        // What the prompt already holds is not the model's.
+        let prompt = "```cpp glass/searcher.hpp\nint a;\n```\n";
+        assert_eq!(changed_files(prompt, Some(prompt)), None);
+    }
 
     #[test]
     fn the_shared_cases_hold() {
@@ -148,12 +198,19 @@ mod tests {
             serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap();
         assert!(cases.len() >= 10);
         for case in cases {
+            let (text, prompt) = (case["text"].as_str().unwrap(), case["prompt"].as_str());
+            if case["template"] == true {
+                let got = changed_files(text, prompt).map(|files| serde_json::json!(files));
+                assert_eq!(
+                    got.unwrap_or_default(),
+                    case["expect"],
+                    "case {:?}",
+                    case["name"]
+                );
+                continue;
+            }
             let language: Language = serde_json::from_value(case["language"].clone()).unwrap();
-            let got = kernel(
-                case["text"].as_str().unwrap(),
-                language,
-                case["prompt"].as_str(),
-            );
+            let got = kernel(text, language, prompt);
             let got = match got {
                 None => serde_json::Value::Null,
                 Some(Found::Source(code)) => code.into(),

@@ -39,6 +39,7 @@ use inflight::{Entry, InFlight, Lead};
 use ledger::Ledger;
 use workers::{Job, Pool, Reply, Work};
 
+use crate::codebase::Codebases;
 use crate::compile::{CompileLimits, Language};
 use crate::dataset::registry;
 use crate::evaluator::{Candidate, Evaluator};
@@ -62,6 +63,8 @@ pub struct ServeConfig {
     pub limits: Limits,
     pub cache_dir: PathBuf,
     pub data_dir: PathBuf,
+    /// Codebases requests may name as their template (`template`).
+    pub templates: Vec<PathBuf>,
 }
 
 #[derive(Clone)]
@@ -72,6 +75,7 @@ struct AppState {
     inflight: Arc<InFlight>,
     data_dir: PathBuf,
     max_source: usize,
+    codebases: Arc<Codebases>,
 }
 
 /// Runs the service until SIGINT or SIGTERM.
@@ -116,6 +120,7 @@ async fn serve(config: ServeConfig) -> Result<()> {
         inflight: Arc::default(),
         data_dir: config.data_dir.clone(),
         max_source,
+        codebases: Arc::new(Codebases::load(&config.templates)?),
     };
     let app = Router::new()
         .route("/v1/score", post(score))
@@ -262,8 +267,10 @@ fn prepare_single(
     state: &AppState,
     request: &ScoreRequest,
 ) -> Result<(api::Resolved, Candidate), BadRequest> {
-    let resolved = request.options.resolve()?;
-    let candidate = request.candidate.candidate(state.max_source)?;
+    let resolved = request.options.resolve(&state.codebases)?;
+    let candidate = request
+        .candidate
+        .candidate(state.max_source, resolved.codebase.as_deref())?;
     check_available(state, &resolved.dataset.name)?;
     Ok((resolved, candidate))
 }
@@ -326,11 +333,11 @@ async fn batch(State(state): State<AppState>, body: Bytes) -> Response {
                 format!("a batch holds 1 to {} candidates", api::MAX_BATCH),
             ));
         }
-        let resolved = request.options.resolve()?;
+        let resolved = request.options.resolve(&state.codebases)?;
         let candidates = request
             .candidates
             .iter()
-            .map(|c| c.candidate(state.max_source))
+            .map(|c| c.candidate(state.max_source, resolved.codebase.as_deref()))
             .collect::<Result<Vec<_>, _>>()?;
         check_available(&state, &resolved.dataset.name)?;
         Ok((resolved, candidates))
@@ -737,10 +744,15 @@ fn openrlhf_samples(
         }
         let language = take_language(&mut options)?.unwrap_or(Language::Rust);
         let options = api::options_from(options)?;
-        let resolved = options.resolve()?;
+        let resolved = options.resolve(&state.codebases)?;
         check_available(state, &resolved.dataset.name)?;
         let prompt = prompts.as_ref().map(|p| p[i].as_str());
-        let spec = match extract::kernel(query, language, prompt) {
+        let found = match &resolved.codebase {
+            // A template's completion is the files it changes.
+            Some(_) => extract::changed_files(query, prompt).map(extract::Found::Files),
+            None => extract::kernel(query, language, prompt),
+        };
+        let spec = match found {
             None => {
                 samples.push((json!({}), Err(Sample::NoCode)));
                 continue;
@@ -752,12 +764,13 @@ fn openrlhf_samples(
             },
             Some(extract::Found::Files(files)) => CandidateSpec {
                 files: Some(files),
-                language: Some(language),
+                // A template's language is its manifest's.
+                language: resolved.codebase.is_none().then_some(language),
                 ..CandidateSpec::default()
             },
         };
         let candidate = spec
-            .candidate(state.max_source)
+            .candidate(state.max_source, resolved.codebase.as_deref())
             .map(|candidate| (candidate, resolved))
             .map_err(|_| Sample::Refused);
         let recorded = json!({ "candidate": spec, "options": options, "via": "get_reward" });
@@ -796,7 +809,7 @@ async fn exemplars(
                     BadRequest(400, format!("limit must be 1 to {}", api::MAX_EXEMPLARS))
                 })?,
         };
-        let resolved = api::options_from(options)?.resolve()?;
+        let resolved = api::options_from(options)?.resolve(&state.codebases)?;
         let digest = api::options_digest(&resolved);
         let pool = state
             .ledger

@@ -256,7 +256,7 @@ fn run_with_reference(
 ) -> (Evaluation, Vec<(Evaluation, Option<f64>)>) {
     let mut opts = r.opts.clone();
     opts.deadline = Some(Instant::now() + shared.budget);
-    let entries: Vec<(Candidate, Engine)> = std::iter::once(Candidate::Reference)
+    let entries: Vec<(Candidate, Engine)> = std::iter::once(r.reference())
         .chain(candidates)
         .map(|c| (c, r.engine))
         .collect();
