@@ -105,8 +105,8 @@ fn usage_errors_exit_two_with_a_clear_message() {
     }
 }
 
-/// `--template DIR`: the codebase as it is, and one file of it replaced,
-/// each scored in one line; a file the manifest does not let a candidate
+/// `--template DIR`: the codebase as it is, and one file of it replaced (a
+/// file, a folder, a tar archive), each scored in one line; a file the manifest does not let a candidate
 /// replace is a usage error naming it.
 #[test]
 fn score_with_a_codebase_template() {
@@ -125,10 +125,22 @@ fn score_with_a_codebase_template() {
         "-q",
     ];
     let folder = common::repo_root().join("tests/templates/flatscan-sdk");
-    let runs: [(Vec<&str>, &str); 4] = [
+    let dir = tempfile::tempdir().unwrap();
+    let archive = dir.path().join("changes.tar.gz");
+    let tar = Command::new("tar")
+        .arg("-C")
+        .arg(&folder)
+        .arg("-czf")
+        .arg(&archive)
+        .arg("flatscan")
+        .status()
+        .unwrap();
+    assert!(tar.success());
+    let runs: [(Vec<&str>, &str); 5] = [
         (vec![], "template:flatscan"),
         (vec![changed.to_str().unwrap()], "distance.hpp"),
         (vec![folder.to_str().unwrap()], "flatscan-sdk"),
+        (vec![archive.to_str().unwrap()], "changes.tar.gz"),
         (vec!["reference"], "template:flatscan"),
     ];
     for (candidate, origin) in runs {

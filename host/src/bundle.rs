@@ -1,6 +1,6 @@
 //! Candidates of several files: a C or C++ kernel whose files include each
-//! other by relative path (a folder, or in the service's JSON a map of
-//! relative path → text), as a codebase such as GLASS is written.
+//! other by relative path (a folder, a tar archive, or in the service's JSON
+//! a map of relative path → text), as a codebase such as GLASS is written.
 //!
 //! A bundle is a front end: it becomes one translation unit before anything
 //! else sees it, so the policy, the compile jail, the cache key (which thus
@@ -161,6 +161,70 @@ impl Bundle {
     /// The files, by normalised relative path.
     pub fn files(&self) -> &BTreeMap<String, String> {
         &self.files
+    }
+
+    /// Whether `path` names a tar archive (`.tar`, `.tar.gz`, `.tgz`).
+    pub fn is_archive(path: &Path) -> bool {
+        let name = path.file_name().and_then(|n| n.to_str()).unwrap_or("");
+        [".tar", ".tar.gz", ".tgz"]
+            .iter()
+            .any(|e| name.ends_with(e))
+    }
+
+    /// The bundle in the tar archive `path` (gzip-compressed if it ends in
+    /// `.gz` or `.tgz`): its regular files, each path as in the archive. A
+    /// link or device entry is refused, as are the paths a folder's bundle
+    /// refuses; reading stops at `max_bytes` of files, so a compressed
+    /// archive cannot unpack past the limit.
+    pub fn from_tar(path: &Path, max_bytes: usize) -> anyhow::Result<Bundle> {
+        use std::io::Read;
+        let at = path.display();
+        let file = std::fs::File::open(path).map_err(|e| anyhow::anyhow!("reading {at}: {e}"))?;
+        let name = path.file_name().and_then(|n| n.to_str()).unwrap_or("");
+        let stream: Box<dyn Read> = if name.ends_with(".gz") || name.ends_with(".tgz") {
+            Box::new(flate2::read::GzDecoder::new(file))
+        } else {
+            Box::new(file)
+        };
+        let mut archive = tar::Archive::new(stream);
+        let mut files = Vec::new();
+        let mut total = 0usize;
+        let entries = archive
+            .entries()
+            .map_err(|e| anyhow::anyhow!("{at} is not a tar archive: {e}"))?;
+        for entry in entries {
+            let mut entry = entry.map_err(|e| anyhow::anyhow!("{at} is not a tar archive: {e}"))?;
+            let relative = String::from_utf8_lossy(&entry.path_bytes()).into_owned();
+            let kind = entry.header().entry_type();
+            if kind.is_dir() {
+                continue;
+            }
+            if !kind.is_file() {
+                anyhow::bail!(
+                    "{at}: {relative}: a bundle holds regular files only (this entry is a {})",
+                    match kind {
+                        tar::EntryType::Symlink => "symbolic link",
+                        tar::EntryType::Link => "hard link",
+                        tar::EntryType::Char | tar::EntryType::Block => "device",
+                        tar::EntryType::Fifo => "FIFO",
+                        _ => "special entry",
+                    }
+                );
+            }
+            let size = entry.header().size().unwrap_or(u64::MAX);
+            if size > (max_bytes - total) as u64 {
+                anyhow::bail!("{at}: the bundle's files are over the limit of {max_bytes} bytes");
+            }
+            let mut text = String::new();
+            entry
+                .by_ref()
+                .take(size)
+                .read_to_string(&mut text)
+                .map_err(|e| anyhow::anyhow!("{at}: {relative}: {e} (a bundle holds text)"))?;
+            total += text.len();
+            files.push((relative, text));
+        }
+        Bundle::from_files(files, max_bytes).map_err(|e| anyhow::anyhow!("bundle {at}: {e}"))
     }
 
     /// The kernel's file and language: `kernel.cpp` (C++) or `kernel.c`
@@ -377,5 +441,108 @@ mod tests {
             .unwrap_err()
             .to_string();
         assert!(err.contains("no symbolic links"), "{err}");
+    }
+
+    /// A tar archive of `entries` (path, kind, contents) written raw, so
+    /// that it can hold what a well-behaved archiver refuses to write.
+    fn archive(dir: &Path, name: &str, entries: &[(&str, tar::EntryType, &[u8])]) -> PathBuf {
+        let path = dir.join(name);
+        let file = std::fs::File::create(&path).unwrap();
+        let out: Box<dyn std::io::Write> = if name.ends_with(".gz") || name.ends_with(".tgz") {
+            Box::new(flate2::write::GzEncoder::new(
+                file,
+                flate2::Compression::fast(),
+            ))
+        } else {
+            Box::new(file)
+        };
+        let mut builder = tar::Builder::new(out);
+        for (entry, kind, data) in entries {
+            let mut header = tar::Header::new_old();
+            let bytes = entry.as_bytes();
+            header.as_old_mut().name[..bytes.len()].copy_from_slice(bytes);
+            header.set_entry_type(*kind);
+            if *kind == tar::EntryType::Symlink || *kind == tar::EntryType::Link {
+                header.as_old_mut().linkname[..10].copy_from_slice(b"/etc/passw");
+            }
+            header.set_size(data.len() as u64);
+            header.set_mode(0o644);
+            header.set_cksum();
+            builder.append(&header, *data).unwrap();
+        }
+        builder.into_inner().unwrap().flush().unwrap();
+        path
+    }
+
+    use std::io::Write as _;
+    use std::path::PathBuf;
+
+    #[test]
+    fn a_tar_archive_is_the_folder_it_was_made_from_and_nothing_escapes_it() {
+        let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../tests/corpus/hnswlib_style");
+        let folder = Bundle::from_dir(&root, 1 << 20).unwrap();
+        let dir = tempfile::tempdir().unwrap();
+        let texts: Vec<(String, String)> = folder
+            .files()
+            .iter()
+            .map(|(p, t)| (format!("./{p}"), t.clone()))
+            .collect();
+        let entries: Vec<(&str, tar::EntryType, &[u8])> = texts
+            .iter()
+            .map(|(p, t)| (p.as_str(), tar::EntryType::Regular, t.as_bytes()))
+            .collect();
+        for name in ["kernel.tar", "kernel.tar.gz", "kernel.tgz"] {
+            let path = archive(dir.path(), name, &entries);
+            assert!(Bundle::is_archive(&path));
+            assert_eq!(Bundle::from_tar(&path, 1 << 20).unwrap(), folder, "{name}");
+        }
+        let file = |kind| {
+            vec![
+                ("kernel.cpp", tar::EntryType::Regular, &b"int k;"[..]),
+                ("a.h", kind, &b""[..]),
+            ]
+        };
+        for (name, entries, says) in [
+            (
+                "link.tar",
+                file(tar::EntryType::Symlink),
+                "a.h: a bundle holds regular files only (this entry is a symbolic link)",
+            ),
+            ("hard.tar", file(tar::EntryType::Link), "hard link"),
+            ("dev.tar", file(tar::EntryType::Char), "device"),
+            (
+                "up.tar",
+                vec![("../a.h", tar::EntryType::Regular, &b""[..])],
+                "no `..`",
+            ),
+            (
+                "abs.tar",
+                vec![("/etc/a.h", tar::EntryType::Regular, &b""[..])],
+                "are relative",
+            ),
+            (
+                "bin.tar",
+                vec![("a.h", tar::EntryType::Regular, &[0xff, 0xfe][..])],
+                "a bundle holds text",
+            ),
+        ] {
+            let path = archive(dir.path(), name, &entries);
+            let err = format!("{:#}", Bundle::from_tar(&path, 1 << 20).unwrap_err());
+            assert!(err.contains(says), "{name}: {err}");
+        }
+        // A compressed archive unpacks no further than the limit.
+        let zeros = vec![b' '; 4 << 20];
+        let bomb = archive(
+            dir.path(),
+            "bomb.tar.gz",
+            &[("kernel.cpp", tar::EntryType::Regular, &zeros[..])],
+        );
+        assert!(std::fs::metadata(&bomb).unwrap().len() < 64 << 10);
+        let err = format!("{:#}", Bundle::from_tar(&bomb, 1 << 20).unwrap_err());
+        assert!(err.contains("over the limit of 1048576 bytes"), "{err}");
+        let junk = dir.path().join("junk.tar");
+        std::fs::write(&junk, vec![7u8; 1024]).unwrap();
+        let err = format!("{:#}", Bundle::from_tar(&junk, 1 << 20).unwrap_err());
+        assert!(err.contains("is not a tar archive"), "{err}");
     }
 }

@@ -255,7 +255,8 @@ impl Codebase {
     }
 
     /// A command-line candidate for this template: `reference` (the
-    /// codebase as it is), a folder laid out as the codebase, or one file,
+    /// codebase as it is), a folder or tar archive laid out as the codebase,
+    /// or one file,
     /// placed where the one replaceable file of its name is.
     pub fn candidate_from_arg(&self, arg: &Path, max_bytes: usize) -> Result<Candidate> {
         if arg == Path::new("reference") {
@@ -264,6 +265,8 @@ impl Codebase {
         let origin = arg.display().to_string();
         let changes = if arg.is_dir() {
             Bundle::from_dir(arg, max_bytes)?.files().clone()
+        } else if Bundle::is_archive(arg) {
+            Bundle::from_tar(arg, max_bytes)?.files().clone()
         } else {
             let text = std::fs::read_to_string(arg)
                 .with_context(|| format!("reading candidate {origin}"))?;

@@ -60,9 +60,14 @@ impl Candidate {
     /// component.
     pub fn from_path(path: &Path) -> Result<Candidate> {
         let origin = path.display().to_string();
-        if path.is_dir() {
+        let archive = crate::bundle::Bundle::is_archive(path);
+        if path.is_dir() || archive {
             let limit = crate::compile::CompileLimits::default().max_source;
-            let bundle = crate::bundle::Bundle::from_dir(path, limit)?;
+            let bundle = if archive {
+                crate::bundle::Bundle::from_tar(path, limit)?
+            } else {
+                crate::bundle::Bundle::from_dir(path, limit)?
+            };
             let (text, language) = bundle
                 .flatten()
                 .map_err(|e| anyhow::anyhow!("bundle {origin}: {e}"))?;

@@ -15,9 +15,9 @@ use crate::verdict::Verdict;
 #[derive(Args)]
 pub struct ScoreArgs {
     /// A kernel (.rs replacing guest-template/src/kernel.rs; .cpp or .c
-    /// against guest-template-cpp), a WebAssembly component (.wasm), or a
-    /// reference: `reference` (Rust, the default), `reference-cpp`,
-    /// `reference-c`.
+    /// against guest-template-cpp; a folder or .tar/.tar.gz of C or C++
+    /// files), a WebAssembly component (.wasm), or a reference: `reference`
+    /// (Rust, the default), `reference-cpp`, `reference-c`.
     candidate: Option<PathBuf>,
     #[command(flatten)]
     measure: MeasureArgs,
