@@ -217,7 +217,6 @@ fn confirm_ranks_kernels_on_both_engines() {
             "1",
             "--max-queries",
             "100",
-            "-q",
             "--json",
         ])
         .arg(&json)
@@ -229,6 +228,37 @@ fn confirm_ranks_kernels_on_both_engines() {
         "{}",
         String::from_utf8_lossy(&out.stderr)
     );
+    // The table: each engine's reward, QPS at recall 0.9 and build seconds.
+    let table = String::from_utf8_lossy(&out.stdout);
+    let mut lines = table.lines();
+    let header: Vec<&str> = lines
+        .next()
+        .unwrap()
+        .split("  ")
+        .map(str::trim)
+        .filter(|c| !c.is_empty())
+        .collect();
+    assert_eq!(
+        header,
+        [
+            "candidate",
+            "wasm reward",
+            "native reward",
+            "native/wasm",
+            "wasm QPS@0.9",
+            "native @0.9",
+            "wasm build s",
+            "native build"
+        ],
+        "{table}"
+    );
+    for row in lines.take(2) {
+        let cells: Vec<&str> = row.split_whitespace().collect();
+        assert!(cells.len() >= 8, "{table}");
+        for build in &cells[cells.len() - 2..] {
+            assert!(build.parse::<f64>().is_ok_and(|s| s >= 0.0), "{table}");
+        }
+    }
     let v: serde_json::Value = serde_json::from_slice(&std::fs::read(&json).unwrap()).unwrap();
     let candidates = v["candidates"].as_array().unwrap();
     assert_eq!(candidates.len(), 2);

@@ -107,13 +107,15 @@ pub fn run(a: ConfirmArgs) -> Result<ExitCode> {
     );
     if !a.measure.quiet {
         println!(
-            "{:<32} {:>14} {:>14} {:>12} {:>13} {:>13}",
+            "{:<32} {:>14} {:>14} {:>12} {:>13} {:>13} {:>13} {:>13}",
             "candidate",
             "wasm reward",
             "native reward",
             "native/wasm",
             "wasm QPS@0.9",
-            "native @0.9"
+            "native @0.9",
+            "wasm build s",
+            "native build"
         );
         for c in &confirmed {
             let cell = |e: &Evaluation| {
@@ -135,14 +137,18 @@ pub fn run(a: ConfirmArgs) -> Result<ExitCode> {
                     .flatten()
                     .map_or("-".into(), thousands)
             };
+            // The index's build call, in seconds.
+            let build = |e: &Evaluation| e.build_seconds.map_or("-".into(), |s| format!("{s:.2}"));
             println!(
-                "{:<32} {:>14} {:>14} {:>12} {:>13} {:>13}",
+                "{:<32} {:>14} {:>14} {:>12} {:>13} {:>13} {:>13} {:>13}",
                 short(&c.source),
                 cell(&c.wasm),
                 cell(&c.native),
                 ratio,
                 at(&c.wasm),
-                at(&c.native)
+                at(&c.native),
+                build(&c.wasm),
+                build(&c.native)
             );
         }
         match spearman {
