@@ -815,9 +815,37 @@ fn a_wrong_template_manifest_is_refused_with_its_reason() {
             Some("name = \"x\"\nlanguage = \"cpp\"\nreplace = [\"[\"]\n"),
             "replace: \"[\" is not a glob",
         ),
+        (
+            Some(
+                "name = \"x\"\nlanguage = \"cpp\"\nstd = \"c++20\\nint x;\"\nreplace = [\"kernel.cpp\"]\n",
+            ),
+            "std = \"c++20\\nint x;\" is not one of gnu++20, c++20, gnu++17, c++17",
+        ),
+        // The codebase itself must pass what every compile checks.
+        (
+            Some("name = \"x\"\nlanguage = \"cpp\"\nreplace = [\"kernel.cpp\"]\n#asm\n"),
+            "kernel.cpp line 1: `asm`",
+        ),
+        (
+            Some("name = \"x\"\nlanguage = \"cpp\"\nreplace = [\"kernel.cpp\"]\n#note\n"),
+            "is not a directive anneval knows",
+        ),
     ] {
         let dir = tempfile::tempdir().unwrap();
+        let kernel = match manifest {
+            Some(m) if m.ends_with("#asm\n") => format!("void f() {{ asm(\"\"); }}\n{kernel}"),
+            Some(m) if m.ends_with("#note\n") => format!("// anneval: note\n{kernel}"),
+            _ => kernel.clone(),
+        };
         std::fs::write(dir.path().join("kernel.cpp"), &kernel).unwrap();
+        std::fs::create_dir(dir.path().join("flatscan")).unwrap();
+        for header in ["store.hpp", "distance.hpp", "search.hpp"] {
+            std::fs::copy(
+                flatscan().join("flatscan").join(header),
+                dir.path().join("flatscan").join(header),
+            )
+            .unwrap();
+        }
         if let Some(manifest) = manifest {
             std::fs::write(dir.path().join("anneval.toml"), manifest).unwrap();
         }

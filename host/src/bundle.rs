@@ -109,6 +109,7 @@ impl Bundle {
     /// link is refused.
     pub fn from_dir(dir: &Path, max_bytes: usize) -> anyhow::Result<Bundle> {
         let mut files = Vec::new();
+        let mut total = 0usize;
         let mut pending = vec![dir.to_path_buf()];
         while let Some(folder) = pending.pop() {
             let entries = std::fs::read_dir(&folder)
@@ -135,6 +136,18 @@ impl Bundle {
                 if !SOURCE_EXTENSIONS.contains(&ext) {
                     continue;
                 }
+                if !kind.is_file() {
+                    anyhow::bail!(
+                        "{}: a bundle holds regular files only (this is a FIFO, socket or device)",
+                        path.display()
+                    );
+                }
+                if files.len() == MAX_FILES {
+                    anyhow::bail!(
+                        "{}: a bundle holds at most {MAX_FILES} files",
+                        dir.display()
+                    );
+                }
                 let relative = path
                     .strip_prefix(dir)
                     .map_err(|_| {
@@ -143,14 +156,15 @@ impl Bundle {
                     .to_string_lossy()
                     .into_owned();
                 let size = entry.metadata()?.len() as usize;
-                if size > max_bytes {
+                if size > max_bytes.saturating_sub(total) {
                     anyhow::bail!(
-                        "{}: {size} bytes, over the limit of {max_bytes}",
+                        "{}: the bundle's files are over the limit of {max_bytes} bytes",
                         path.display()
                     );
                 }
                 let text = std::fs::read_to_string(&path)
                     .map_err(|e| anyhow::anyhow!("reading {}: {e}", path.display()))?;
+                total += text.len();
                 files.push((relative, text));
             }
         }
@@ -186,6 +200,18 @@ impl Bundle {
         } else {
             Box::new(file)
         };
+        // The archiver reads long names and extended headers into memory
+        // and skips what it does not keep by reading through it: the stream
+        // itself ends past what a bundle within the limit can take (its
+        // files, a header and padding for each).
+        let over = std::rc::Rc::new(std::cell::Cell::new(false));
+        let over_limit =
+            || anyhow::anyhow!("{at}: the bundle's files are over the limit of {max_bytes} bytes");
+        let stream = Capped {
+            inner: stream,
+            left: (max_bytes as u64) * 2 + ((MAX_FILES as u64 + 16) << 10),
+            over: over.clone(),
+        };
         let mut archive = tar::Archive::new(stream);
         let mut files = Vec::new();
         let mut total = 0usize;
@@ -193,7 +219,11 @@ impl Bundle {
             .entries()
             .map_err(|e| anyhow::anyhow!("{at} is not a tar archive: {e}"))?;
         for entry in entries {
-            let mut entry = entry.map_err(|e| anyhow::anyhow!("{at} is not a tar archive: {e}"))?;
+            let mut entry = match entry {
+                Ok(entry) => entry,
+                Err(_) if over.get() => return Err(over_limit()),
+                Err(e) => anyhow::bail!("{at} is not a tar archive: {e}"),
+            };
             let relative = String::from_utf8_lossy(&entry.path_bytes()).into_owned();
             let kind = entry.header().entry_type();
             if kind.is_dir() {
@@ -211,18 +241,25 @@ impl Bundle {
                     }
                 );
             }
-            let size = entry.header().size().unwrap_or(u64::MAX);
+            let size = entry.size();
             if size > (max_bytes - total) as u64 {
-                anyhow::bail!("{at}: the bundle's files are over the limit of {max_bytes} bytes");
+                return Err(over_limit());
+            }
+            if files.len() == MAX_FILES {
+                anyhow::bail!("{at}: a bundle holds at most {MAX_FILES} files");
             }
             let mut text = String::new();
-            entry
-                .by_ref()
-                .take(size)
-                .read_to_string(&mut text)
-                .map_err(|e| anyhow::anyhow!("{at}: {relative}: {e} (a bundle holds text)"))?;
+            if let Err(e) = entry.by_ref().take(size).read_to_string(&mut text) {
+                if over.get() {
+                    return Err(over_limit());
+                }
+                anyhow::bail!("{at}: {relative}: {e} (a bundle holds text)");
+            }
             total += text.len();
             files.push((relative, text));
+        }
+        if over.get() {
+            return Err(over_limit());
         }
         Bundle::from_files(files, max_bytes).map_err(|e| anyhow::anyhow!("bundle {at}: {e}"))
     }
@@ -254,6 +291,26 @@ impl Bundle {
         };
         flat.file(entry, 0)?;
         Ok((flat.out, language))
+    }
+}
+
+/// A stream that ends after `left` bytes and says, in `over`, that it did.
+struct Capped<R> {
+    inner: R,
+    left: u64,
+    over: std::rc::Rc<std::cell::Cell<bool>>,
+}
+
+impl<R: std::io::Read> std::io::Read for Capped<R> {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        if self.left == 0 {
+            self.over.set(true);
+            return Ok(0);
+        }
+        let room = buf.len().min(self.left.min(usize::MAX as u64) as usize);
+        let n = self.inner.read(&mut buf[..room])?;
+        self.left -= n as u64;
+        Ok(n)
     }
 }
 
@@ -458,7 +515,7 @@ mod tests {
         };
         let mut builder = tar::Builder::new(out);
         for (entry, kind, data) in entries {
-            let mut header = tar::Header::new_old();
+            let mut header = tar::Header::new_gnu();
             let bytes = entry.as_bytes();
             header.as_old_mut().name[..bytes.len()].copy_from_slice(bytes);
             header.set_entry_type(*kind);
@@ -540,9 +597,37 @@ mod tests {
         assert!(std::fs::metadata(&bomb).unwrap().len() < 64 << 10);
         let err = format!("{:#}", Bundle::from_tar(&bomb, 1 << 20).unwrap_err());
         assert!(err.contains("over the limit of 1048576 bytes"), "{err}");
+        // A long name the archiver would read into memory whole.
+        let name = vec![b'a'; 4 << 20];
+        let long = archive(
+            dir.path(),
+            "long.tar.gz",
+            &[("././@LongLink", tar::EntryType::GNULongName, &name[..])],
+        );
+        let err = format!("{:#}", Bundle::from_tar(&long, 1 << 20).unwrap_err());
+        assert!(err.contains("over the limit of 1048576 bytes"), "{err}");
         let junk = dir.path().join("junk.tar");
         std::fs::write(&junk, vec![7u8; 1024]).unwrap();
         let err = format!("{:#}", Bundle::from_tar(&junk, 1 << 20).unwrap_err());
         assert!(err.contains("is not a tar archive"), "{err}");
+    }
+
+    #[test]
+    fn a_folder_holding_a_fifo_or_too_much_is_refused_before_it_is_read() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(dir.path().join("kernel.cpp"), "int k;\n").unwrap();
+        std::fs::write(dir.path().join("big.h"), vec![b' '; 600 << 10]).unwrap();
+        std::fs::write(dir.path().join("bigger.h"), vec![b' '; 600 << 10]).unwrap();
+        let err = format!("{:#}", Bundle::from_dir(dir.path(), 1 << 20).unwrap_err());
+        assert!(err.contains("over the limit of 1048576 bytes"), "{err}");
+        std::fs::remove_file(dir.path().join("bigger.h")).unwrap();
+        let fifo = std::ffi::CString::new(dir.path().join("pipe.hpp").to_str().unwrap()).unwrap();
+        // SAFETY: mkfifo with a valid NUL-terminated path.
+        assert_eq!(unsafe { libc::mkfifo(fifo.as_ptr(), 0o644) }, 0);
+        let err = format!("{:#}", Bundle::from_dir(dir.path(), 1 << 20).unwrap_err());
+        assert!(
+            err.contains("pipe.hpp: a bundle holds regular files only"),
+            "{err}"
+        );
     }
 }

@@ -29,8 +29,8 @@ use serde::Deserialize;
 use sha2::{Digest, Sha256};
 
 use crate::bundle::Bundle;
-use crate::compile::Language;
 use crate::compile::clang::Dialect;
+use crate::compile::{CompileLimits, Language, cpolicy};
 use crate::evaluator::Candidate;
 use crate::template::hex;
 
@@ -136,11 +136,19 @@ impl Codebase {
         let std_line = match &manifest.std {
             None => None,
             Some(std) => {
-                let line = format!("// anneval: std={std}");
-                dialect
-                    .standard(&line)
+                let chosen = dialect
+                    .standard(&format!("// anneval: std={std}"))
                     .map_err(|e| anyhow!("{}: std: {e}", at()))?;
-                Some(line)
+                if chosen != std {
+                    bail!(
+                        "{}: std = {std:?} is not one of {}",
+                        at(),
+                        dialect.standards().join(", ")
+                    );
+                }
+                // Rebuilt from the accepted name: nothing else of the field
+                // reaches the source.
+                Some(format!("// anneval: std={chosen}"))
             }
         };
         let replace =
@@ -173,8 +181,9 @@ impl Codebase {
             replace,
             add,
         };
-        // The template must be a kernel of its language as it is.
-        let (_, language) = codebase
+        // The template must be a kernel of its language as it is, one the
+        // compile step admits (else every normalised reward of it is lost).
+        let (text, language) = codebase
             .flatten(&codebase.files)
             .map_err(|e| anyhow!("template {}: {e}", dir.display()))?;
         if language != codebase.language {
@@ -184,6 +193,20 @@ impl Codebase {
                 codebase.language
             );
         }
+        let limit = CompileLimits::default().max_source;
+        if text.len() > limit {
+            bail!(
+                "template {}: the codebase is {} bytes as one translation unit, over the \
+                 compile step's limit of {limit}",
+                dir.display(),
+                text.len()
+            );
+        }
+        cpolicy::check(&text, dialect.file_name())
+            .map_err(|v| anyhow!("template {}: {v}", dir.display()))?;
+        dialect
+            .standard(&text)
+            .map_err(|e| anyhow!("template {}: {e}", dir.display()))?;
         Ok(codebase)
     }
 

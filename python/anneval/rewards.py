@@ -121,7 +121,7 @@ def _row_options(base, override):
 
 
 def _no_code(language, options):
-    if "template" in options:
+    if options.get("template") is not None:
         return f"no named C or C++ block (a file of template {options['template']}) in the completion"
     return f"no {language} kernel in the completion"
 
@@ -192,7 +192,7 @@ class Scorer:
                 continue
             options = _row_options(self.options, row_options[i])
             language = options.pop("language", self.language)
-            source = extract_kernel(completion, language, template="template" in options)
+            source = extract_kernel(completion, language, template=options.get("template") is not None)
             if _empty(source):
                 outcomes[i] = Outcome(self.penalty, "no_code", _no_code(language, options))
                 continue
@@ -224,7 +224,7 @@ class Scorer:
         concurrent ones into a run with the reference (``POST /v1/reward``)."""
         options = _row_options(self.options, options)
         language = options.pop("language", self.language)
-        source = extract_kernel(text, language, template="template" in options)
+        source = extract_kernel(text, language, template=options.get("template") is not None)
         if _empty(source):
             return Outcome(self.penalty, "no_code", _no_code(language, options))
         try:

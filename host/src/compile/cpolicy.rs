@@ -29,6 +29,8 @@ const READS_FILES: &str = "a kernel includes the SDK (\"anneval.hpp\" or \"annev
 const ASSEMBLY: &str = "kernels do not use inline assembly; use the SDK's SIMD or intrinsics";
 const HEADER_UNITS: &str = "kernels include headers with #include; a C++20 header unit \
      (`import <vector>;`) is not built for them";
+const CARRIAGE_RETURN: &str = "a kernel's lines end in \\n or \\r\\n; a carriage return on its own \
+     ends a line for the compiler but not for this check";
 const LINKS: &str = "kernels do not declare imports or exports; the template's glue does";
 
 /// The SDK headers a kernel may include with quotes.
@@ -239,6 +241,25 @@ fn locations(text: &str, file: &str) -> Vec<(String, usize)> {
 pub fn check(source: &str, file: &'static str) -> Result<(), Violation> {
     let stripped = strip(&splice(source));
     let locations = locations(&stripped.text, file);
+    // clang ends a line (a directive, a `//` comment) at a lone `\r`; the
+    // scan below reads lines as `\n` ends them, so such a line is refused.
+    if let Some(at) = source
+        .match_indices('\r')
+        .map(|(at, _)| at)
+        .find(|&at| source.as_bytes().get(at + 1) != Some(&b'\n'))
+    {
+        let line = source[..at].matches('\n').count() + 1;
+        let (file, line) = locations
+            .get(line - 1)
+            .cloned()
+            .unwrap_or((file.to_string(), line));
+        return Err(Violation {
+            file,
+            line,
+            construct: "a carriage return without a newline".into(),
+            reason: CARRIAGE_RETURN,
+        });
+    }
     let violation = |line: usize, construct: String, reason| {
         let (file, line) = locations
             .get(line - 1)
@@ -319,6 +340,24 @@ mod tests {
         let v = refused("int x;\n\n#include \"/etc/passwd\"\n");
         assert_eq!(v.line, 3);
         assert!(v.to_string().starts_with("kernel.cpp line 3: "), "{v}");
+    }
+
+    #[test]
+    fn a_lone_carriage_return_is_refused_and_crlf_lines_pass() {
+        for source in [
+            "int x;\r#include \"/proc/self/mountinfo\"\n",
+            "// c\r#include </usr/include/stdio.h>\n",
+            "int y;\n\n#define A \\\r#embed \"x\"\n",
+        ] {
+            let v = refused(source);
+            assert_eq!(v.reason, CARRIAGE_RETURN, "{source:?}");
+        }
+        assert_eq!(refused("a;\nb;\n// c\rint z;\n").line, 3);
+        check(
+            "#include \"anneval.hpp\"\r\n#include <vector>\r\nint x; \\\r\n int y;\r\n",
+            "kernel.cpp",
+        )
+        .unwrap();
     }
 
     #[test]
