@@ -7,7 +7,7 @@ use std::path::{Path, PathBuf};
 use std::sync::OnceLock;
 use std::time::Duration;
 
-use anneval::compile::clang::{LLVM_DIR, WASM_FLAGS, wit_glue};
+use anneval::compile::clang::{LLVM_DIR, WASM_FLAGS, WASM_LINK_FLAGS, wit_glue};
 use anneval::compile::{CompileLimits, Language};
 use anneval::dataset::{Dataset, registry};
 use anneval::evaluator::Quiet;
@@ -222,6 +222,7 @@ pub fn wasi_component(origin: &str, source: &str) -> Candidate {
     let out = std::process::Command::new(format!("{LLVM_DIR}/bin/clang++"))
         .current_dir(work)
         .args(WASM_FLAGS)
+        .args(WASM_LINK_FLAGS)
         .arg(format!("--sysroot={}", sysroot.display()))
         .arg(format!("-fuse-ld={LLVM_DIR}/bin/wasm-ld"))
         .args(["-isystem", "include", "-isystem", "simde"])
