@@ -538,7 +538,7 @@ fn a_bundle_of_headers_scores_on_both_engines_and_its_errors_name_their_file() {
             lines.insert(
                 8,
                 if verdict == Verdict::Rejected {
-                    "void f() { asm(\"nop\"); }"
+                    "void f() { asm(\"nop\"); } int f_called = (f(), 0);"
                 } else {
                     "int broken("
                 }
@@ -570,6 +570,67 @@ fn a_bundle_of_headers_scores_on_both_engines_and_its_errors_name_their_file() {
         "{}",
         eval.message
     );
+}
+
+/// Inline assembly is judged on what each engine compiles: `asm` in a
+/// branch the sandbox never compiles scores there and is refused natively,
+/// where it is compiled; `asm` in `#if 0` passes both; `asm` a macro pastes
+/// together is refused on both. Each refusal names its line or, with none to
+/// name, the function.
+#[test]
+fn inline_assembly_is_judged_on_what_each_engine_compiles() {
+    let _serial = common::one_at_a_time();
+    let evaluator = common::evaluator();
+    let data = common::xs20("random-xs-20-euclidean");
+    let reference = anneval::template::reference_cpp_kernel();
+    let with = |name: &str, prefix: &str| cpp(name, format!("{prefix}\n{reference}"));
+    let x86_only = with(
+        "x86_only.cpp",
+        "#include <cstdint>\n#ifdef __x86_64__\nstatic inline void relax() { __asm__ volatile(\"pause\"); }\n\
+         #else\nstatic inline void relax() {}\n#endif\nstatic int relaxed = (relax(), 0);",
+    );
+    let never = with(
+        "never.cpp",
+        "#if 0\nasm(\"int $0x80\");\n#endif\nvoid g() {\n#ifdef ANNEVAL_NEVER\n  __asm__(\"ud2\");\n#endif\n}",
+    );
+    let pasted = with(
+        "pasted.cpp",
+        "#define CAT(a, b) a##b\nvoid relax() { CAT(__as, m__) volatile(\"nop\"); }",
+    );
+    let entries = [
+        (x86_only.clone(), Engine::Wasm),
+        (x86_only, Engine::Native),
+        (never.clone(), Engine::Wasm),
+        (never, Engine::Native),
+        (pasted.clone(), Engine::Wasm),
+        (pasted, Engine::Native),
+    ];
+    let evals = evaluator.evaluate_entries(&entries, data, &common::quick(), &Quiet);
+    let verdicts: Vec<Verdict> = evals.iter().map(|e| e.verdict).collect();
+    use Verdict::{Ok, Rejected};
+    assert_eq!(
+        verdicts,
+        [Ok, Rejected, Ok, Ok, Rejected, Rejected],
+        "{:#?}",
+        evals.iter().map(|e| &e.message).collect::<Vec<_>>()
+    );
+    assert!(
+        evals[1].message.starts_with(
+            "kernel.cpp line 3: `__asm__` is not allowed: kernels do not use inline assembly"
+        ) && evals[1]
+            .message
+            .contains("\"pause\" is compiled in function `_ZL5relaxv`"),
+        "{}",
+        evals[1].message
+    );
+    for eval in &evals[4..] {
+        assert!(
+            eval.message
+                .contains("no line spells `asm`, so a macro makes it"),
+            "{}",
+            eval.message
+        );
+    }
 }
 
 /// Multi-threaded ANN code as it is written (OpenMP loops, per-thread
@@ -823,8 +884,8 @@ fn a_wrong_template_manifest_is_refused_with_its_reason() {
         ),
         // The codebase itself must pass what every compile checks.
         (
-            Some("name = \"x\"\nlanguage = \"cpp\"\nreplace = [\"kernel.cpp\"]\n#asm\n"),
-            "kernel.cpp line 1: `asm`",
+            Some("name = \"x\"\nlanguage = \"cpp\"\nreplace = [\"kernel.cpp\"]\n#import\n"),
+            "kernel.cpp line 1: `import_module`",
         ),
         (
             Some("name = \"x\"\nlanguage = \"cpp\"\nreplace = [\"kernel.cpp\"]\n#note\n"),
@@ -833,7 +894,9 @@ fn a_wrong_template_manifest_is_refused_with_its_reason() {
     ] {
         let dir = tempfile::tempdir().unwrap();
         let kernel = match manifest {
-            Some(m) if m.ends_with("#asm\n") => format!("void f() {{ asm(\"\"); }}\n{kernel}"),
+            Some(m) if m.ends_with("#import\n") => {
+                format!("__attribute__((import_module(\"env\"))) void peek();\n{kernel}")
+            }
             Some(m) if m.ends_with("#note\n") => format!("// anneval: note\n{kernel}"),
             _ => kernel.clone(),
         };

@@ -4,11 +4,13 @@
 //!
 //! The glue between the template and the WIT world is generated from
 //! `wit/kernel.wit` by the `wit-bindgen-c` crate, in-process, for every
-//! compile: `wit.h`, `wit.c` and the world's type as an object file. One
-//! jailed clang run compiles and links the candidate, the glue, the WASI
-//! answers (`wasi.c`: the module imports no WASI function) and the prebuilt
-//! wasi-libc and libc++ into a reactor module, which
-//! [`super::Compiler`] wraps as a component like a Rust one.
+//! compile: `wit.h`, `wit.c` and the world's type as an object file. Jailed
+//! clang runs compile the glue's C files, write the translation unit that
+//! holds the candidate as LLVM IR (which [`super::cpolicy::check_compiled`]
+//! reads), then optimise it and link it with the glue, the WASI answers
+//! (`wasi.c`: the module imports no WASI function) and the prebuilt
+//! wasi-libc and libc++ into a reactor module, which [`super::Compiler`]
+//! wraps as a component like a Rust one.
 //!
 //! The WebAssembly compile runs in a jail that has no `/usr` and no `/etc`:
 //! only LLVM's own directory (the compiler, the linker and clang's resource
@@ -117,6 +119,10 @@ pub const CPP_STANDARDS: &[&str] = &["gnu++20", "c++20", "gnu++17", "c++17"];
 /// The language standards a C candidate may choose; the first is the
 /// default.
 pub const C_STANDARDS: &[&str] = &["gnu17", "c17", "gnu11", "c11"];
+
+/// Where each compile writes the translation unit that holds the kernel as
+/// LLVM IR, before it is optimised and linked.
+pub const KERNEL_IR: &str = "kernel.ll";
 
 /// The comment that starts a directive to anneval in a C or C++ source.
 const DIRECTIVE: &str = "anneval:";
@@ -284,8 +290,10 @@ impl Clang {
     /// A short string that changes whenever compiled output could change.
     pub fn fingerprint(&self) -> String {
         format!(
-            "{}|{}|{}|{}|{}|{}|{}|{}|{}",
+            "{}|{}|{}|{}|{}|{}|{}|{}|{}|{}",
             self.version,
+            // Compiled through IR that the assembly check reads.
+            KERNEL_IR,
             self.stamp,
             template::cpp_digest(),
             WASM_FLAGS.join(" "),
@@ -329,39 +337,49 @@ impl Clang {
             "-isystem".into(),
             JAIL_SIMDE.into(),
         ]);
-        let (main, kernel_object) = match dialect {
-            Dialect::Cpp => ("wasm_main.cpp", None),
-            Dialect::C => ("wasm_main_c.cpp", Some("kernel.o")),
-        };
         let cxx = if dialect == Dialect::Cpp {
             standard
         } else {
             CPP_STANDARDS[0]
         };
         let mut runs = vec![compile_c(&common, C_STANDARDS[0], &["wit.c", "wasi.c"])];
-        if dialect == Dialect::C {
-            runs.push(compile_c(&common, standard, &["kernel.c"]));
+        let mut link = common.clone();
+        match dialect {
+            Dialect::Cpp => {
+                runs.push(to_ir(&common, standard, "c++", "wasm_main.cpp"));
+                link.extend(["-x".into(), "ir".into(), KERNEL_IR.into()]);
+            }
+            Dialect::C => {
+                runs.push(to_ir(&common, standard, "c", "kernel.c"));
+                link.extend(
+                    [
+                        &format!("-std={cxx}"),
+                        "-x",
+                        "c++",
+                        "wasm_main_c.cpp",
+                        "-x",
+                        "ir",
+                        KERNEL_IR,
+                    ]
+                    .map(String::from),
+                );
+            }
         }
-        let mut link = common;
         link.extend(WASM_LINK_FLAGS.iter().map(|s| s.to_string()));
-        link.push(format!("-fuse-ld={LLVM_DIR}/bin/wasm-ld"));
         link.extend(
             [
-                format!("-std={cxx}"),
-                "-x".into(),
-                "c++".into(),
-                main.into(),
+                &format!("-fuse-ld={LLVM_DIR}/bin/wasm-ld"),
+                "-Wno-unused-command-line-argument",
+                "-x",
+                "none",
+                "wit.o",
+                "wasi.o",
+                "wit_component_type.o",
+                "-o",
+                &format!("{JAIL_WORK}/kernel.wasm"),
             ]
-            .into_iter()
-            .chain(
-                ["-x", "none", "wit.o", "wasi.o"]
-                    .into_iter()
-                    .chain(kernel_object)
-                    .chain(["wit_component_type.o", "-o"])
-                    .map(String::from),
-            ),
+            .map(String::from),
         );
-        link.push(format!("{JAIL_WORK}/kernel.wasm"));
         runs.push(link);
         runs.into_iter()
             .map(|args| {
@@ -404,29 +422,31 @@ impl Clang {
     ) -> Vec<Command> {
         let mut common: Vec<String> = NATIVE_FLAGS.iter().map(|s| s.to_string()).collect();
         common.extend(["-isystem".into(), format!("{JAIL_WORK}/openmp")]);
-        let mut runs = Vec::new();
         let mut link = common.clone();
         link.extend(NATIVE_LINK_FLAGS.iter().map(|s| s.to_string()));
-        match dialect {
-            Dialect::Cpp => link.extend([
-                format!("-std={standard}"),
-                "-x".into(),
-                "c++".into(),
-                "native_main.cpp".into(),
-            ]),
-            Dialect::C => {
-                runs.push(compile_c(&common, standard, &["kernel.c"]));
-                link.extend([
-                    format!("-std={}", CPP_STANDARDS[0]),
-                    "-x".into(),
-                    "c++".into(),
-                    "native_main_c.cpp".into(),
-                    "-x".into(),
-                    "none".into(),
-                    "kernel.o".into(),
-                ]);
+        let mut runs = match dialect {
+            Dialect::Cpp => {
+                link.extend(
+                    ["-Wno-unused-command-line-argument", "-x", "ir", KERNEL_IR].map(String::from),
+                );
+                vec![to_ir(&common, standard, "c++", "native_main.cpp")]
             }
-        }
+            Dialect::C => {
+                link.extend(
+                    [
+                        &format!("-std={}", CPP_STANDARDS[0]),
+                        "-x",
+                        "c++",
+                        "native_main_c.cpp",
+                        "-x",
+                        "ir",
+                        KERNEL_IR,
+                    ]
+                    .map(String::from),
+                );
+                vec![to_ir(&common, standard, "c", "kernel.c")]
+            }
+        };
         link.extend(["-o".into(), format!("{JAIL_WORK}/kernel-native")]);
         runs.push(link);
         runs.into_iter()
@@ -438,6 +458,32 @@ impl Clang {
             })
             .collect()
     }
+}
+
+/// The arguments of a run that writes the translation unit holding the
+/// kernel, `file` in `language` (`c`, `c++`) as `standard`, as LLVM IR at
+/// [`KERNEL_IR`]: preprocessed and turned into IR, not yet optimised (the
+/// link run optimises it with the same flags, as a compile from source
+/// would), so that [`super::cpolicy::check_compiled`] judges exactly what
+/// is compiled.
+fn to_ir(common: &[String], standard: &str, language: &str, file: &str) -> Vec<String> {
+    let mut args = common.to_vec();
+    args.extend(
+        [
+            &format!("-std={standard}"),
+            "-S",
+            "-emit-llvm",
+            "-Xclang",
+            "-disable-llvm-passes",
+            "-x",
+            language,
+            file,
+            "-o",
+            KERNEL_IR,
+        ]
+        .map(String::from),
+    );
+    args
 }
 
 /// The arguments of a run that compiles C `files` as `standard` to objects

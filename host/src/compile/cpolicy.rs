@@ -5,9 +5,9 @@
 //! A kernel is one self-contained file of computation against the SDK. It
 //! includes the SDK (`"anneval.hpp"`, `"anneval.h"`) and system headers by
 //! name (`<vector>`, `<immintrin.h>`), never a file by path or a computed
-//! name; it has no inline assembly; it declares no imports or exports of its
-//! own (`import_module`, `import_name`, `export_name`) and does not replace
-//! the WASI answers of the template (`__imported_wasi_*`).
+//! name; it declares no imports or exports of its own (`import_module`,
+//! `import_name`, `export_name`) and does not replace the WASI answers of
+//! the template (`__imported_wasi_*`).
 //!
 //! The scan reads the text as the compiler's first phases leave it: line
 //! splices (a backslash at the end of a line, also before trailing blanks,
@@ -16,11 +16,21 @@
 //! (`-fno-trigraphs -fno-digraphs`), so `??=include` and `%:include` do not
 //! compile at all. Like the Rust policy this is a first line only: comments
 //! and string literals cannot trigger it, but macros can paste together an
-//! identifier a scan does not see, and a construct inside an `#if` branch
-//! that is never compiled is refused all the same. The compile jail is what makes such a construct harmless:
-//! the compiler sees no host file to include, and a module that imports
-//! anything but the kernel world's log is refused when it is wrapped as a
-//! component.
+//! identifier a scan does not see. The compile jail is what makes such a
+//! construct harmless: the compiler sees no host file to include, and a
+//! module that imports anything but the kernel world's log is refused when
+//! it is wrapped as a component.
+//!
+//! Inline assembly is judged on what the compiler compiles, not on the
+//! text: each compile first writes the kernel's translation unit as LLVM IR
+//! (after the preprocessor, before any optimisation), and
+//! [`check_compiled`] refuses it if any function or the file scope holds
+//! inline assembly. So `asm` in a branch the target never compiles
+//! (`#ifdef __x86_64__` in the sandbox, `#if 0` anywhere) passes, and `asm`
+//! that a macro pastes together, or that a macro defined before an
+//! `#include` injects into a header, is refused. An asm label on a
+//! declaration (`int f() __asm__("name");`, which renames a symbol) is not
+//! assembly and passes.
 
 pub use super::policy::Violation;
 
@@ -38,7 +48,6 @@ const SDK_HEADERS: &[&str] = &["anneval.hpp", "anneval.h", "anneval_quant.h"];
 
 fn identifier_reason(name: &str) -> Option<&'static str> {
     match name {
-        "asm" | "__asm" | "__asm__" => Some(ASSEMBLY),
         "import_module" | "import_name" | "export_name" | "__import_module__"
         | "__import_name__" | "__export_name__" => Some(LINKS),
         _ if name.starts_with("__imported_") => Some(LINKS),
@@ -283,26 +292,125 @@ pub fn check(source: &str, file: &'static str) -> Result<(), Violation> {
             return Err(violation(i + 1, format!("import {target}"), HEADER_UNITS));
         }
     }
-    for (i, line) in stripped.code.lines().enumerate() {
+    if let Some((i, word, reason)) = identifiers(&stripped.code)
+        .find_map(|(i, word)| identifier_reason(word).map(|reason| (i, word, reason)))
+    {
+        return Err(violation(i + 1, word.to_string(), reason));
+    }
+    Ok(())
+}
+
+/// Each identifier of `code` (comments and literals already emptied) with
+/// the index of its line.
+fn identifiers(code: &str) -> impl Iterator<Item = (usize, &str)> {
+    code.lines().enumerate().flat_map(|(i, line)| {
+        let mut words = Vec::new();
         let mut rest = line;
         while let Some(start) = rest.find(|c: char| c.is_ascii_alphabetic() || c == '_') {
             let tail = &rest[start..];
             let len = tail
                 .find(|c: char| !(c.is_ascii_alphanumeric() || c == '_'))
                 .unwrap_or(tail.len());
-            let word = &tail[..len];
             // Part of a number (1e5f, 0x1f) is not an identifier.
             let in_number = rest[..start]
                 .chars()
                 .next_back()
                 .is_some_and(|c| c.is_ascii_digit() || c == '.');
-            if !in_number && let Some(reason) = identifier_reason(word) {
-                return Err(violation(i + 1, word.to_string(), reason));
+            if !in_number {
+                words.push((i, &tail[..len]));
             }
             rest = &tail[len..];
         }
+        words
+    })
+}
+
+/// The first inline assembly in `ir` (a translation unit as textual LLVM
+/// IR, as `clang -S -emit-llvm` writes it): the function that holds it
+/// (`None` at file scope) and its template. In textual IR a string's `"`
+/// is written `\22`, so `asm "` (with its optional keywords) occurs only
+/// where an instruction calls inline assembly, and `module asm "` only at
+/// file scope.
+pub fn assembly_in(ir: &str) -> Option<(Option<String>, String)> {
+    let mut function = None;
+    for line in ir.lines() {
+        if let Some(rest) = line.strip_prefix("define ") {
+            function = rest
+                .find('@')
+                .map(|at| &rest[at + 1..])
+                .map(|name| match name.strip_prefix('"') {
+                    Some(quoted) => quoted.split('"').next().unwrap_or(""),
+                    None => name.split('(').next().unwrap_or(""),
+                })
+                .map(str::to_string);
+            continue;
+        }
+        if line.starts_with('}') {
+            function = None;
+            continue;
+        }
+        if let Some(template) = line.strip_prefix("module asm \"") {
+            return Some((None, quoted(template)));
+        }
+        let mut rest = line;
+        while let Some(at) = rest.find("asm ") {
+            let before = rest[..at].chars().next_back();
+            let mut after = &rest[at + 4..];
+            for keyword in ["sideeffect ", "alignstack ", "inteldialect ", "unwind "] {
+                after = after.strip_prefix(keyword).unwrap_or(after);
+            }
+            if matches!(before, Some(' ' | '(' | ',' | '='))
+                && let Some(template) = after.strip_prefix('"')
+            {
+                return Some((function.clone(), quoted(template)));
+            }
+            rest = &rest[at + 4..];
+        }
     }
-    Ok(())
+    None
+}
+
+/// A string of textual IR up to its closing quote, shortened for a message.
+fn quoted(text: &str) -> String {
+    let text = text.split('"').next().unwrap_or("");
+    match text.char_indices().nth(60) {
+        Some((at, _)) => format!("{}…", &text[..at]),
+        None => text.to_string(),
+    }
+}
+
+/// Refuses a kernel whose compiled translation unit `ir` holds inline
+/// assembly, naming where `source` spells it (`file` names the source, as
+/// in [`check`]) or, when no line spells it (a macro pasted it together),
+/// the function it is compiled into.
+pub fn check_compiled(ir: &str, source: &str, file: &str) -> Result<(), String> {
+    let Some((function, template)) = assembly_in(ir) else {
+        return Ok(());
+    };
+    let place = match function {
+        Some(f) => format!("in function `{f}`"),
+        None => "at file scope".to_string(),
+    };
+    let stripped = strip(&splice(source));
+    let locations = locations(&stripped.text, file);
+    let spelled = identifiers(&stripped.code)
+        .find(|(_, word)| matches!(*word, "asm" | "__asm" | "__asm__"))
+        .map(|(i, word)| {
+            let (file, line) = locations
+                .get(i)
+                .cloned()
+                .unwrap_or((file.to_string(), i + 1));
+            format!("{file} line {line}: `{word}`")
+        });
+    Err(match spelled {
+        Some(at) => format!(
+            "{at} is not allowed: {ASSEMBLY} (inline assembly \"{template}\" is compiled {place})"
+        ),
+        None => format!(
+            "{file}: inline assembly is not allowed: {ASSEMBLY} (\"{template}\" is compiled \
+             {place}; no line spells `asm`, so a macro makes it)"
+        ),
+    })
 }
 
 #[cfg(test)]
@@ -390,11 +498,6 @@ mod tests {
 
     #[test]
     fn assembly_and_own_imports_are_refused() {
-        assert_eq!(refused("void f() { asm(\"nop\"); }").reason, ASSEMBLY);
-        assert_eq!(
-            refused("void f() { __asm__ volatile(\"\"); }").construct,
-            "__asm__"
-        );
         assert_eq!(
             refused("__attribute__((import_module(\"env\"), import_name(\"x\"))) void x();")
                 .construct,
@@ -425,8 +528,12 @@ mod tests {
             ),
             ("%:include \"/etc/passwd\"\n", "#include \"/etc/passwd\"", 1),
             ("  %: include_next <vector>\n", "#include_next", 1),
-            ("void f() { __as\\\nm__(\"nop\"); }\n", "__asm__", 1),
-            ("\n\nvoid f() { a\\\n\\\ns\\\nm(\"nop\"); }\n", "asm", 3),
+            (
+                "__attribute__((export_\\\nname(\"y\"))) void y() {}\n",
+                "export_name",
+                1,
+            ),
+            ("\n\nint __im\\\n\\\nported_\\\nx();\n", "__imported_x", 3),
             // A comment continued onto the next line hides nothing there.
             (
                 "// a comment \\\n#include \"/etc/passwd\"\n#include \"/x\"\n",
@@ -443,7 +550,7 @@ mod tests {
         }
         // Lines after a splice keep their numbers.
         assert_eq!(
-            refused("#define A 1 \\\n  + 2\nint x;\nasm(\"\");\n").line,
+            refused("#define A 1 \\\n  + 2\nint x;\nint __imported_y;\n").line,
             4
         );
         // A backslash that splices nothing is kept.
@@ -456,11 +563,77 @@ mod tests {
 
     #[test]
     fn a_bundles_line_markers_name_its_file_and_line() {
-        let flat = "#include \"anneval.hpp\"\n#line 1 \"glass/a.hpp\"\nint a;\n\nasm(\"\");\n#line 2 \"kernel.cpp\"\n";
+        let flat = "#include \"anneval.hpp\"\n#line 1 \"glass/a.hpp\"\nint a;\n\nint __imported_a;\n#line 2 \"kernel.cpp\"\n";
         let v = refused(flat);
         assert_eq!((v.file.as_str(), v.line), ("glass/a.hpp", 3));
         let v = refused("#line 1 \"x.hpp\"\n#line 7 \"kernel.cpp\"\n#include \"/etc/passwd\"\n");
         assert_eq!((v.file.as_str(), v.line), ("kernel.cpp", 7));
+    }
+
+    /// A translation unit as `clang -S -emit-llvm` writes it, with inline
+    /// assembly in a function.
+    const IR_WITH_ASM: &str = "define hidden void @_Z1fv() #0 {\n  call void asm sideeffect \"nop\", \"~{dirflag}\"() #1, !srcloc !5\n  ret void\n}\n";
+
+    #[test]
+    fn inline_assembly_is_found_where_the_ir_calls_it() {
+        assert_eq!(
+            assembly_in(IR_WITH_ASM),
+            Some((Some("_Z1fv".into()), "nop".into()))
+        );
+        assert_eq!(
+            assembly_in("module asm \"\\09.globl x\"\ndefine void @g() {\n}\n"),
+            Some((None, "\\09.globl x".into()))
+        );
+        let ir = "define i32 @\"weird name\"(i32 %0) {\n  %2 = call i32 asm \"bswap $0\", \"=r,0\"(i32 %0)\n  ret i32 %2\n}\n";
+        assert_eq!(
+            assembly_in(ir),
+            Some((Some("weird name".into()), "bswap $0".into()))
+        );
+        // Strings, names and asm labels (renamed symbols) are not assembly.
+        for ir in [
+            "@.str = private constant [9 x i8] c\"asm \\22nop\\00\"\n",
+            "declare i32 @\"\\01__isoc99_fscanf\"(ptr, ptr, ...)\n",
+            "define void @my_asm_count() {\n  %x = load i32, ptr @asm_total\n}\n",
+        ] {
+            assert_eq!(assembly_in(ir), None, "{ir}");
+        }
+    }
+
+    #[test]
+    fn compiled_assembly_is_refused_where_it_is_spelled() {
+        let said = check_compiled(
+            IR_WITH_ASM,
+            "int x;\nvoid f() { asm(\"nop\"); }\n",
+            "kernel.cpp",
+        )
+        .unwrap_err();
+        assert!(
+            said.starts_with("kernel.cpp line 2: `asm` is not allowed: kernels do not use inline"),
+            "{said}"
+        );
+        assert!(said.contains("compiled in function `_Z1fv`"), "{said}");
+        let bundle = "#line 1 \"glass/a.hpp\"\nint a;\n__asm__(\"\");\n#line 2 \"kernel.cpp\"\n";
+        let said = check_compiled(IR_WITH_ASM, bundle, "kernel.cpp").unwrap_err();
+        assert!(said.starts_with("glass/a.hpp line 2: `__asm__`"), "{said}");
+        let pasted = "#define CAT(a, b) a##b\nvoid f() { CAT(__as, m__)(\"nop\"); }\n";
+        let said = check_compiled(IR_WITH_ASM, pasted, "kernel.cpp").unwrap_err();
+        assert!(
+            said.starts_with("kernel.cpp: inline assembly is not allowed")
+                && said.contains("a macro makes it"),
+            "{said}"
+        );
+        // The text alone decides nothing: `asm` the compiler never compiled passes.
+        check_compiled(
+            "define void @f() {\n  ret void\n}\n",
+            "#if 0\nasm(\"nop\");\n#endif\n",
+            "kernel.cpp",
+        )
+        .unwrap();
+        check(
+            "#ifdef __x86_64__\nvoid f() { asm(\"pause\"); }\n#endif\n",
+            "kernel.cpp",
+        )
+        .unwrap();
     }
 
     #[test]

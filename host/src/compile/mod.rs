@@ -6,8 +6,9 @@
 //! by clang). The pipeline is shared: the source is first checked against
 //! its language's policy ([`policy`], [`cpolicy`]: what a kernel never needs
 //! is `rejected` with its line), then written beside the template in a
-//! private work directory; one jailed compiler run turns it into a core wasm
-//! module under CPU, memory, file-size and wall-clock limits, and the
+//! private work directory; jailed compiler runs turn it into a core wasm
+//! module under CPU, memory, file-size and wall-clock limits (a C/C++
+//! kernel's inline assembly is judged on the compiled IR between them), and the
 //! `wit-component` crate wraps that as a component in-process. Components are
 //! cached by a digest of the language, the source and everything else that
 //! shapes the output, so an unchanged candidate is never compiled twice.
@@ -349,6 +350,7 @@ impl Compiler {
                 let t = &self.toolchain;
                 self.run_compiler(
                     |work| template::write_to(work, source),
+                    |_| Ok(()),
                     file,
                     |work, limits| {
                         vec![match output {
@@ -361,8 +363,19 @@ impl Compiler {
             Some(dialect) => {
                 let clang = self.clang()?;
                 let standard = dialect.standard(source).map_err(Failure::rejected)?;
+                let check_source = self.limits.check_source;
                 self.run_compiler(
                     |work| clang.write_work(work, dialect, source),
+                    |work| {
+                        if !check_source {
+                            return Ok(());
+                        }
+                        let ir = std::fs::read_to_string(work.join(clang::KERNEL_IR))
+                            .context("reading the kernel's LLVM IR")
+                            .map_err(Failure::internal_from)?;
+                        cpolicy::check_compiled(&ir, source, dialect.file_name())
+                            .map_err(Failure::rejected)
+                    },
                     file,
                     |work, limits| match output {
                         Output::Module => clang.wasm_commands(work, dialect, standard, limits),
@@ -376,11 +389,13 @@ impl Compiler {
     }
 
     /// Jailed compiler runs, one after the other, in a fresh work directory
-    /// that `write` fills; returns the file the last wrote as `output`. The
+    /// that `write` fills; once they all succeed, `check` judges what they
+    /// wrote there; returns the file the last wrote as `output`. The
     /// wall-clock limit covers them all.
     fn run_compiler(
         &self,
         write: impl FnOnce(&Path) -> anyhow::Result<()>,
+        check: impl FnOnce(&Path) -> Result<(), Failure>,
         output: &str,
         commands: impl FnOnce(&Path, ResourceLimits) -> Vec<std::process::Command>,
     ) -> Result<Vec<u8>, Failure> {
@@ -427,6 +442,7 @@ impl Compiler {
                 }));
             }
         }
+        check(work.path())?;
         let output = work.path().join(output);
         std::fs::read(&output)
             .with_context(|| format!("reading compiler output {}", output.display()))
