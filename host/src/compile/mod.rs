@@ -212,11 +212,14 @@ impl Compiler {
             .map_err(|e| Failure::internal(e.clone()))
     }
 
-    /// What shapes compiled output besides the source, for `language`.
+    /// What shapes compiled output besides the source, for `language`. A
+    /// C/C++ compile with the source check off skips the check of its IR
+    /// too, so its output is cached apart: a checked compile never finds it.
     fn fingerprint(&self, language: Language) -> Result<String, Failure> {
         Ok(match language {
             Language::Rust => self.toolchain.fingerprint(),
-            Language::C | Language::Cpp => self.clang()?.fingerprint(),
+            Language::C | Language::Cpp if self.limits.check_source => self.clang()?.fingerprint(),
+            Language::C | Language::Cpp => format!("{}|unchecked", self.clang()?.fingerprint()),
         })
     }
 
@@ -389,9 +392,9 @@ impl Compiler {
     }
 
     /// Jailed compiler runs, one after the other, in a fresh work directory
-    /// that `write` fills; once they all succeed, `check` judges what they
-    /// wrote there; returns the file the last wrote as `output`. The
-    /// wall-clock limit covers them all.
+    /// that `write` fills; before the last run (the link) `check` judges
+    /// what the others wrote there; returns the file the last wrote as
+    /// `output`. The wall-clock limit covers them all.
     fn run_compiler(
         &self,
         write: impl FnOnce(&Path) -> anyhow::Result<()>,
@@ -412,7 +415,15 @@ impl Compiler {
             open_files: 256,
         };
         let deadline = Instant::now() + self.limits.timeout;
-        for mut cmd in commands(work.path(), limits) {
+        let commands = commands(work.path(), limits);
+        let last = commands.len().saturating_sub(1);
+        let mut check = Some(check);
+        for (i, mut cmd) in commands.into_iter().enumerate() {
+            if i == last
+                && let Some(check) = check.take()
+            {
+                check(work.path())?;
+            }
             let done = run_bounded(
                 &mut cmd,
                 deadline.saturating_duration_since(Instant::now()),
@@ -442,7 +453,6 @@ impl Compiler {
                 }));
             }
         }
-        check(work.path())?;
         let output = work.path().join(output);
         std::fs::read(&output)
             .with_context(|| format!("reading compiler output {}", output.display()))
