@@ -8,7 +8,9 @@ functions by import path and calls them as TRL does::
 It is configured from the environment of the training processes:
 ``ANNEVAL_URLS`` (comma-separated), ``ANNEVAL_OPTIONS`` (a JSON object of
 scoring options, e.g. ``{"dataset": "random-s-100-euclidean",
-"max_queries": 1000}``), ``ANNEVAL_LANGUAGE`` and ``ANNEVAL_PENALTY``; see
+"max_queries": 1000}``), ``ANNEVAL_LANGUAGE``, ``ANNEVAL_PENALTY``,
+``ANNEVAL_NORMALIZED``, and the client's ``ANNEVAL_TIMEOUT`` (seconds per
+request, 900 by default) and ``ANNEVAL_MAX_RETRIES`` (30); see
 :mod:`anneval.trl` for what it returns and logs.
 """
 
@@ -17,7 +19,7 @@ from __future__ import annotations
 import threading
 
 from .client import options_from_env
-from .trl import reward_function
+from .trl import TRAINER_TIMEOUT, reward_function
 
 __all__ = ["reward"]
 
@@ -34,6 +36,9 @@ def _function():
                 settings.get("urls"),
                 language=settings.get("language", "rust"),
                 penalty=settings.get("penalty", -1.0),
+                normalized=settings.get("normalized", True),
+                timeout=settings.get("timeout", TRAINER_TIMEOUT),
+                max_retries=settings.get("max_retries", 30),
                 name="anneval",
                 **settings.get("options", {}),
             )

@@ -65,21 +65,30 @@ def process_rank():
 
 def options_from_env(environ=None):
     """Client settings from the environment: ``ANNEVAL_URLS`` (comma-separated),
-    ``ANNEVAL_LANGUAGE``, ``ANNEVAL_PENALTY`` and ``ANNEVAL_OPTIONS`` (a JSON
-    object of scoring options, e.g. ``{"dataset": "...", "max_queries": 1000}``).
-    Returns a dict with the keys present: ``urls``, ``language``, ``penalty``,
-    ``options``."""
+    ``ANNEVAL_LANGUAGE``, ``ANNEVAL_PENALTY``, ``ANNEVAL_NORMALIZED`` (``1``
+    or ``0``), ``ANNEVAL_TIMEOUT`` (seconds per request),
+    ``ANNEVAL_MAX_RETRIES`` and ``ANNEVAL_OPTIONS`` (a JSON object of scoring
+    options, e.g. ``{"dataset": "...", "max_queries": 1000}``). Returns a dict
+    with the keys present: ``urls``, ``language``, ``penalty``,
+    ``normalized``, ``timeout``, ``max_retries``, ``options``. A value that
+    does not parse raises ``ValueError`` naming the variable."""
     environ = os.environ if environ is None else environ
     found = {}
     if environ.get("ANNEVAL_URLS"):
         found["urls"] = [u.strip() for u in environ["ANNEVAL_URLS"].split(",") if u.strip()]
     if environ.get("ANNEVAL_LANGUAGE"):
         found["language"] = environ["ANNEVAL_LANGUAGE"]
-    if environ.get("ANNEVAL_PENALTY"):
-        try:
-            found["penalty"] = float(environ["ANNEVAL_PENALTY"])
-        except ValueError:
-            raise ValueError(f"ANNEVAL_PENALTY={environ['ANNEVAL_PENALTY']!r} is not a number") from None
+    for name, key, parse, what in (
+        ("ANNEVAL_PENALTY", "penalty", float, "a number"),
+        ("ANNEVAL_TIMEOUT", "timeout", _positive, "a number of seconds above 0"),
+        ("ANNEVAL_MAX_RETRIES", "max_retries", _tries, "a whole number of tries, 1 or more"),
+        ("ANNEVAL_NORMALIZED", "normalized", _flag, "1 or 0 (true or false)"),
+    ):
+        if environ.get(name):
+            try:
+                found[key] = parse(environ[name])
+            except ValueError:
+                raise ValueError(f"{name}={environ[name]!r} is not {what}") from None
     if environ.get("ANNEVAL_OPTIONS"):
         try:
             options = json.loads(environ["ANNEVAL_OPTIONS"])
@@ -89,6 +98,29 @@ def options_from_env(environ=None):
             raise ValueError("ANNEVAL_OPTIONS must be a JSON object of scoring options")
         found["options"] = options
     return found
+
+
+def _positive(text):
+    value = float(text)
+    if not value > 0 or value == float("inf"):
+        raise ValueError(text)
+    return value
+
+
+def _tries(text):
+    value = int(text)
+    if value < 1:
+        raise ValueError(text)
+    return value
+
+
+def _flag(text):
+    value = text.strip().lower()
+    if value in ("1", "true", "yes"):
+        return True
+    if value in ("0", "false", "no"):
+        return False
+    raise ValueError(text)
 
 
 def plan_batches(group_sizes, limit=MAX_BATCH):

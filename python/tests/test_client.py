@@ -3,8 +3,11 @@ never an exception that ends a training run."""
 
 import asyncio
 import http.server
+import os
 import threading
+import time
 import unittest
+from unittest import mock
 
 from anneval import AnnevalClient, AnnevalError, options_from_env, plan_batches
 from anneval.trl import async_reward_function, reward_function
@@ -42,9 +45,32 @@ class Replicas(unittest.TestCase):
                "ANNEVAL_PENALTY": "-2", "ANNEVAL_LANGUAGE": "cpp"}
         self.assertEqual(options_from_env(env), {"urls": ["http://a:1", "http://b:2"], "language": "cpp",
                                                  "penalty": -2.0, "options": {"dataset": "d", "runs": 2}})
-        for bad in ({"ANNEVAL_OPTIONS": "[1]"}, {"ANNEVAL_OPTIONS": "{"}, {"ANNEVAL_PENALTY": "low"}):
+        env = {"ANNEVAL_TIMEOUT": "60", "ANNEVAL_MAX_RETRIES": "2", "ANNEVAL_NORMALIZED": "false"}
+        self.assertEqual(options_from_env(env), {"timeout": 60.0, "max_retries": 2, "normalized": False})
+        for bad in ({"ANNEVAL_OPTIONS": "[1]"}, {"ANNEVAL_OPTIONS": "{"}, {"ANNEVAL_PENALTY": "low"},
+                    {"ANNEVAL_TIMEOUT": "0"}, {"ANNEVAL_TIMEOUT": "soon"}, {"ANNEVAL_MAX_RETRIES": "0"},
+                    {"ANNEVAL_MAX_RETRIES": "2.5"}, {"ANNEVAL_NORMALIZED": "maybe"}):
             with self.assertRaises(ValueError):
                 options_from_env(bad)
+
+
+    def test_axolotl_takes_the_clients_timeout_and_tries_from_the_environment(self):
+        # A service that accepts and never answers: with the default timeout
+        # (900 s) a step would wait; the environment's 1 s and one try give
+        # up at once, and the completion's reward is None (TRL skips it).
+        import socket
+
+        import anneval.axolotl
+
+        listener = socket.create_server(("127.0.0.1", 0))
+        self.addCleanup(listener.close)
+        env = {"ANNEVAL_URLS": f"http://127.0.0.1:{listener.getsockname()[1]}", "ANNEVAL_TIMEOUT": "1",
+               "ANNEVAL_MAX_RETRIES": "1", "ANNEVAL_OPTIONS": '{"dataset": "random-xs-20-euclidean"}'}
+        with mock.patch.dict(os.environ, env), mock.patch.object(anneval.axolotl, "_built", None):
+            started = time.monotonic()
+            rewards = anneval.axolotl.reward(prompts=["p"], completions=[fenced(BRUTE)])
+            self.assertEqual(rewards, [None])
+            self.assertLess(time.monotonic() - started, 10)
 
 
 class DeadService(unittest.TestCase):

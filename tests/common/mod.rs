@@ -273,6 +273,9 @@ pub fn python_tests(venv: &str, dir: &str, pattern: &str) {
         .arg("-t")
         .arg(root.join("python"))
         .args(["-p", pattern])
+        // This checkout's package, whatever the environment holds (the
+        // trainers' environments hold third-party packages only).
+        .env("PYTHONPATH", root.join("python"))
         .env("ANNEVAL_BIN", env!("CARGO_BIN_EXE_anneval"))
         .env("ANNEVAL_CACHE", cache_dir())
         .env("RAY_USAGE_STATS_ENABLED", "0")
