@@ -7,6 +7,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::dataset::DatasetInfo;
 use crate::measure::sweep::Sweep;
+use crate::measure::wall::WallTime;
 use crate::measure::{self, Measured};
 use crate::metrics::{self, Point};
 use crate::stats;
@@ -70,8 +71,12 @@ pub struct Evaluation {
     /// The guest's diagnostic log (bounded).
     pub log: Vec<String>,
     pub anneval_version: String,
-    /// Wall-clock seconds of the whole evaluation.
+    /// Wall-clock seconds of the whole evaluation (of the run, when several
+    /// kernels were measured together).
     pub seconds: f64,
+    /// Where this kernel's share of the run's wall time went, by phase.
+    #[serde(default)]
+    pub wall: WallTime,
 }
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -165,6 +170,7 @@ impl Evaluation {
             log: Vec::new(),
             anneval_version: env!("CARGO_PKG_VERSION").to_string(),
             seconds: 0.0,
+            wall: WallTime::default(),
         }
     }
 

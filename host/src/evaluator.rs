@@ -14,6 +14,7 @@ use crate::dataset::{Dataset, Metric};
 use crate::evaluation::{CandidateInfo, Context, Evaluation};
 use crate::guest::{Built, KernelComponent, WitMetric};
 use crate::measure::sweep::Sweep;
+use crate::measure::wall::WallTime;
 use crate::measure::{self, Measured, Protocol, Runner, Subject, Workload};
 use crate::native::NativeKernel;
 use crate::sandbox::{Limits, Sandbox};
@@ -442,24 +443,28 @@ impl Evaluator {
             dataset_info: Some(data.info()),
             params: opts.params.clone(),
         };
-        progress.phase("compile", entries.len() as u64);
-        let compiled: Vec<_> = entries
-            .iter()
-            .map(|(c, engine)| {
-                let done = self.prepare(c, *engine);
-                progress.step(c.origin());
-                done
-            })
-            .collect();
         // The measuring thread gets a stack deep enough for the wasm stack
         // limit on top of the host's frames, and a core of its own, without
-        // pinning the caller.
+        // pinning the caller. It compiles the candidates too, on that core:
+        // the compilers it starts inherit the thread's core, and wasmtime
+        // compiles on the calling thread (no parallel compilation, see
+        // `sandbox`), so a compile never takes time from a measurement that
+        // another worker or process is making on another core.
         let measured = std::thread::scope(|s| {
             std::thread::Builder::new()
                 .name("anneval-measure".into())
                 .stack_size(32 << 20)
                 .spawn_scoped(s, || {
                     let _core = measure::claim_core();
+                    progress.phase("compile", entries.len() as u64);
+                    let compiled: Vec<_> = entries
+                        .iter()
+                        .map(|(c, engine)| {
+                            let done = self.prepare(c, *engine);
+                            progress.step(c.origin());
+                            done
+                        })
+                        .collect();
                     self.run(&compiled, &ctx, data, opts, progress)
                 })
                 .map(|h| h.join())
@@ -471,9 +476,15 @@ impl Evaluator {
                     Err(e) => format!("starting the measuring thread: {e}"),
                     _ => "the measuring thread panicked (a bug in anneval)".into(),
                 };
-                compiled
-                    .into_iter()
-                    .map(|(_, info)| Evaluation::failed(&ctx, info, Failure::internal(why.clone())))
+                entries
+                    .iter()
+                    .map(|(c, _)| {
+                        let info = CandidateInfo {
+                            source: c.origin().to_string(),
+                            ..CandidateInfo::default()
+                        };
+                        Evaluation::failed(&ctx, info, Failure::internal(why.clone()))
+                    })
                     .collect()
             }
         };
@@ -497,8 +508,16 @@ impl Evaluator {
             .iter()
             .map(|(r, _)| r.as_ref().err().cloned())
             .collect();
+        let mut wall: Vec<WallTime> = compiled
+            .iter()
+            .map(|(_, info)| WallTime {
+                compile: info.compile_seconds.unwrap_or(0.0),
+                ..WallTime::default()
+            })
+            .collect();
         let mut kernels: Vec<Option<Loaded>> = Vec::with_capacity(n);
         for (i, (prepared, _)) in compiled.iter().enumerate() {
+            let started = Instant::now();
             let loaded = prepared.as_ref().ok().map(|p| match p {
                 Prepared::Wasm(bytes) => {
                     KernelComponent::load(&self.sandbox, bytes).map(Loaded::Wasm)
@@ -507,6 +526,7 @@ impl Evaluator {
                     NativeKernel::new(binary, self.sandbox.limits().clone()).map(Loaded::Native)
                 }
             });
+            wall[i].load = started.elapsed().as_secs_f64();
             kernels.push(match loaded {
                 Some(Ok(k)) => Some(k),
                 Some(Err(f)) => {
@@ -525,6 +545,7 @@ impl Evaluator {
         progress.phase("build", kernels.iter().flatten().count() as u64);
         let mut built: Vec<Option<Built>> = Vec::with_capacity(n);
         for (i, kernel) in kernels.iter().enumerate() {
+            let started = Instant::now();
             built.push(kernel.as_ref().and_then(|k| {
                 if let Err(f) = measure::within_deadline(opts.deadline) {
                     failure[i] = Some(f.during("build"));
@@ -544,6 +565,7 @@ impl Evaluator {
                     }
                 }
             }));
+            wall[i].build = started.elapsed().as_secs_f64();
             progress.step("index built");
         }
         drop(guest_train);
@@ -572,7 +594,14 @@ impl Evaluator {
             .collect();
         let measured = measure::measure_sweep(&self.sandbox, &subjects, &work, &protocol, progress);
         let mut sweeps: Vec<Measured> = vec![Measured::default(); n];
-        for (&i, result) in standing.iter().zip(measured) {
+        for (&i, (result, swept)) in standing.iter().zip(measured) {
+            let before = wall[i];
+            wall[i] = WallTime {
+                compile: before.compile,
+                load: before.load,
+                build: before.build,
+                ..swept
+            };
             match result {
                 Ok(sweep) => sweeps[i] = sweep,
                 Err((ef, f)) => failure[i] = Some(f.during(&format!("search at ef={ef}"))),
@@ -587,6 +616,7 @@ impl Evaluator {
                     Some(f) => Evaluation::failed(ctx, info.clone(), f),
                     None => Evaluation::scored(ctx, info.clone(), data.n_test(), &sweeps[i]),
                 };
+                eval.wall = wall[i];
                 if let Some(b) = &built[i] {
                     eval.build_seconds = Some(b.seconds);
                     eval.index_bytes = Some(b.index.len() as u64);

@@ -32,7 +32,10 @@ use std::sync::atomic::{AtomicBool, AtomicI32, AtomicU8, AtomicUsize, Ordering};
 use std::thread;
 use std::time::Duration;
 
-use wasmtime::{Config, Engine, OptLevel, ResourceLimiter, Store, Strategy};
+use wasmtime::{
+    Config, Engine, InstanceAllocationStrategy, OptLevel, PoolingAllocationConfig, ResourceLimiter,
+    Store, Strategy,
+};
 
 /// The limits of one evaluation.
 #[derive(Clone, Debug)]
@@ -276,8 +279,55 @@ fn config(limits: &Limits, metering: Metering) -> Config {
         // it, so an out-of-bounds access faults and becomes a trap.
         .epoch_interruption(metering != Metering::Replay)
         .consume_fuel(metering == Metering::Fuel)
-        .max_wasm_stack(limits.stack_bytes);
+        .max_wasm_stack(limits.stack_bytes)
+        // Compiled on the calling thread, which is a measurement's, on the
+        // core it has claimed: wasmtime's own threads would run on any core,
+        // including one where another worker is timing a kernel.
+        .parallel_compilation(false)
+        .allocation_strategy(InstanceAllocationStrategy::Pooling(pool()));
     c
+}
+
+/// Instances a pool holds at once, per engine: a worker's build or call,
+/// a timed call's thread, and calls abandoned past their allowance (which
+/// hold their slot until they end) fit many times over. A pool that is full
+/// refuses to instantiate: an `internal` failure naming the pool.
+pub const POOL_INSTANCES: u32 = 32;
+
+/// Bytes of a memory slot that stay mapped after its instance ends, set to
+/// zero by `memset` instead of being unmapped: the next instance in the
+/// slot (a kernel restores into the same slot call after call) takes no
+/// page fault on them. Enough for the default set's restores (an 8 MB index
+/// handed over, then read into the searcher's own structures).
+pub const POOL_KEEP_RESIDENT: usize = 32 << 20;
+
+/// Slots an engine keeps warm (mapped, for the kernel that used them last)
+/// beyond those in use: past this many, a new kernel takes the least
+/// recently used warm slot rather than a cold one, so the memory the pool
+/// keeps resident stays near `(POOL_WARM_SLOTS + instances in use) ×
+/// POOL_KEEP_RESIDENT` per engine however many kernels a service sees.
+pub const POOL_WARM_SLOTS: usize = 2;
+
+/// Every instance's memories, tables and instance state come from a pool
+/// of slots reserved once per engine: a slot is reset when its instance
+/// ends (memory to zero, then the module's data mapped copy-on-write again
+/// when the next instance starts), so an instance sees nothing an earlier
+/// one wrote, and an instance does not pay for fresh mappings and page
+/// faults on every call. The per-module limits are those of
+/// [`GuestLimiter`], which still decides how far memory may grow.
+fn pool() -> PoolingAllocationConfig {
+    let mut p = PoolingAllocationConfig::new();
+    p.total_component_instances(POOL_INSTANCES)
+        .total_core_instances(POOL_INSTANCES * 16)
+        .total_memories(POOL_INSTANCES * 2)
+        .total_tables(POOL_INSTANCES * 16)
+        .max_memories_per_module(4)
+        .max_tables_per_module(8)
+        .table_elements(1 << 20)
+        .max_unused_warm_slots(POOL_WARM_SLOTS as u32)
+        .linear_memory_keep_resident(POOL_KEEP_RESIDENT)
+        .table_keep_resident(1 << 20);
+    p
 }
 
 /// State each store carries: the limiter, the guest's log, and for a

@@ -27,6 +27,10 @@ pub struct ScoreArgs {
     /// Write the QPS-recall plot to FILE (.svg or .png).
     #[arg(long, value_name = "FILE")]
     plot: Option<PathBuf>,
+    /// Print where the evaluation's wall time went: compile, load, build,
+    /// restores, probes, timed calls, fuel, checks and the rest.
+    #[arg(long)]
+    breakdown: bool,
 }
 
 const DEFAULTS: Defaults = Defaults {
@@ -46,6 +50,9 @@ pub fn run(a: ScoreArgs) -> Result<ExitCode> {
         println!("{}", export::table::one_line(&eval));
     } else {
         print!("{}", export::table::render(&eval));
+    }
+    if a.breakdown {
+        print!("{}", export::table::breakdown(std::slice::from_ref(&eval)));
     }
     if let Some(path) = &a.json {
         export::json::write(path, &eval)?;

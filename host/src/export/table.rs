@@ -170,6 +170,34 @@ pub fn thousands(x: f64) -> String {
     }
 }
 
+/// Where the wall time of a run went, for `--breakdown`: one row per phase
+/// (each kernel's phases added up), the rest of the run as `other`, and
+/// each row's share of the run. `evals` are the evaluations of one run
+/// (they share its wall time, [`Evaluation::seconds`]).
+pub fn breakdown(evals: &[Evaluation]) -> String {
+    use crate::measure::wall::WallTime;
+    let run = evals.iter().map(|e| e.seconds).fold(0.0, f64::max);
+    let walls: Vec<WallTime> = evals.iter().map(|e| e.wall).collect();
+    let mut rows: Vec<(&str, f64)> = WallTime::default()
+        .phases()
+        .iter()
+        .map(|&(name, _)| name)
+        .zip(0..)
+        .map(|(name, p)| (name, walls.iter().map(|w| w.phases()[p].1).sum()))
+        .collect();
+    rows.push(("other", WallTime::other(run, &walls)));
+    let mut out = format!("where the run's {run:.2} s went\n");
+    for (name, seconds) in rows {
+        let share = if run > 0.0 {
+            100.0 * seconds / run
+        } else {
+            0.0
+        };
+        let _ = writeln!(out, "  {name:<12} {seconds:>8.3} s {share:>5.1}%");
+    }
+    out
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

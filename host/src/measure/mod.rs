@@ -38,6 +38,7 @@
 //! the replicates are what the gate compares, pairwise, between two kernels.
 
 pub mod sweep;
+pub mod wall;
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
@@ -52,6 +53,7 @@ use crate::sandbox::{Metering, ReplayLost, Sandbox};
 use crate::validate::validate_answers;
 use crate::verdict::{Failure, Verdict};
 use sweep::{Planner, Sweep};
+use wall::{CallKind, WallTime};
 
 /// Calls per timed pass at most, however fast a call is.
 pub const MAX_CALLS_PER_PASS: usize = 64;
@@ -192,15 +194,16 @@ pub struct Measured {
 pub type SweepResult = Result<Measured, (usize, Failure)>;
 
 /// Measures every subject's sweep, reporting each call to `progress`; one
-/// result per subject, in order. A subject that fails is dropped from the
-/// rest of the sweep; the others go on.
+/// result per subject, in order, with where its calls' time went (the
+/// phases before the sweep left at 0). A subject that fails is dropped from
+/// the rest of the sweep; the others go on.
 pub fn measure_sweep(
     sandbox: &Sandbox,
     subjects: &[Subject<'_>],
     work: &Workload<'_>,
     protocol: &Protocol,
     progress: &dyn Progress,
-) -> Vec<SweepResult> {
+) -> Vec<(SweepResult, WallTime)> {
     let n = subjects.len();
     let mut m = Measurement {
         sandbox,
@@ -213,6 +216,7 @@ pub fn measure_sweep(
         probed: vec![BTreeSet::new(); n],
         probe_seconds: vec![BTreeMap::new(); n],
         slowest_restore: vec![None; n],
+        wall: vec![WallTime::default(); n],
     };
 
     // 1. Probes, the subjects taking turns.
@@ -231,7 +235,7 @@ pub fn measure_sweep(
             };
             probed_any = true;
             progress.extend(1);
-            if let Some(out) = m.call(i, ef, Metering::Deadline) {
+            if let Some(out) = m.call(i, ef, Metering::Deadline, CallKind::Probe) {
                 planner.record(ef, m.scorers[i][&ef].recall);
                 m.probe_seconds[i].insert(ef, out.seconds);
                 m.probed[i].insert(ef);
@@ -331,7 +335,7 @@ pub fn measure_sweep(
                     continue;
                 }
                 progress.extend(1);
-                if let Some(out) = m.call(i, timed[i][j], Metering::Fuel) {
+                if let Some(out) = m.call(i, timed[i][j], Metering::Fuel, CallKind::Fuel) {
                     fuel[i][j] = out.fuel.map(|f| f as f64 / work.dataset.n_test() as f64);
                 }
             }
@@ -339,12 +343,15 @@ pub fn measure_sweep(
     }
 
     let Measurement {
-        scorers, failed, ..
+        scorers,
+        failed,
+        wall,
+        ..
     } = m;
     (0..n)
         .map(|i| {
             if let Some(failure) = failed[i].clone() {
-                return Err(failure);
+                return (Err(failure), wall[i]);
             }
             let efs = timed[i]
                 .iter()
@@ -360,11 +367,12 @@ pub fn measure_sweep(
                     retries: retries[j],
                 })
                 .collect();
-            Ok(Measured {
+            let measured = Measured {
                 efs,
                 probed: planners[i].probed(),
                 never_reached: planners[i].never_reached(),
-            })
+            };
+            (Ok(measured), wall[i])
         })
         .collect()
 }
@@ -421,6 +429,8 @@ struct Measurement<'s, 'a> {
     probe_seconds: Vec<BTreeMap<usize, f64>>,
     /// Per subject, the slowest restore so far.
     slowest_restore: Vec<Option<f64>>,
+    /// Per subject, where its calls' time went.
+    wall: Vec<WallTime>,
 }
 
 /// No call's deadline is shorter than this.
@@ -509,7 +519,7 @@ impl Measurement<'_, '_> {
         let mut total = 0.0;
         let mut restores = Vec::with_capacity(calls);
         for _ in 0..calls {
-            let out = self.call(i, ef, metering)?;
+            let out = self.call(i, ef, metering, CallKind::Timed)?;
             total += out.seconds;
             restores.push(out.restore_seconds);
         }
@@ -519,12 +529,24 @@ impl Measurement<'_, '_> {
     /// One call: a fresh instance (or process) restored from the saved
     /// index, the batch searched, the answers validated and scored. `None`
     /// (and the subject marked failed) when it fails.
-    fn call(&mut self, i: usize, ef: usize, metering: Metering) -> Option<PassOutput> {
+    fn call(
+        &mut self,
+        i: usize,
+        ef: usize,
+        metering: Metering,
+        kind: CallKind,
+    ) -> Option<PassOutput> {
+        let started = Instant::now();
         let result = self.try_call(i, ef, metering);
+        let spent = started.elapsed().as_secs_f64();
         self.progress.step(&format!("ef={ef}"));
         match result {
-            Ok(out) => Some(out),
+            Ok(out) => {
+                self.wall[i].add_call(kind, spent, out.restore_seconds, out.seconds);
+                Some(out)
+            }
             Err(failure) => {
+                self.wall[i].add_failed(spent);
                 self.failed[i] = Some((ef, failure));
                 None
             }
