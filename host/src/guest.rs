@@ -373,10 +373,16 @@ fn instantiate(
     store: &mut Store<GuestState>,
     timeout: Duration,
 ) -> Result<Instance, Failure> {
-    prepared
-        .pre
-        .instantiate(&mut *store)
-        .map_err(|e| classify(e, store, timeout).during("instantiation"))
+    prepared.pre.instantiate(&mut *store).map_err(|e| {
+        if let Some(full) = e.downcast_ref::<wasmtime::PoolConcurrencyLimitError>() {
+            // Not the kernel's doing: the pool is shared by every evaluation.
+            return Failure::internal(format!(
+                "the sandbox's pool of instances is full ({full}): calls abandoned past their \
+                 allowance keep their slots until they end; restart the service if this persists"
+            ));
+        }
+        classify(e, store, timeout).during("instantiation")
+    })
 }
 
 fn wrong_type(export: &str, err: wasmtime::Error) -> Failure {

@@ -290,8 +290,7 @@ fn config(limits: &Limits, metering: Metering) -> Config {
 
 /// Instances a pool holds at once, per engine: a worker's build or call,
 /// a timed call's thread, and calls abandoned past their allowance (which
-/// hold their slot until they end) fit many times over. A pool that is full
-/// refuses to instantiate: an `internal` failure naming the pool.
+/// hold their slot until they end) fit many times over.
 pub const POOL_INSTANCES: u32 = 32;
 
 /// Bytes of a memory slot that stay mapped after its instance ends, set to
@@ -314,7 +313,9 @@ pub const POOL_WARM_SLOTS: usize = 2;
 /// when the next instance starts), so an instance sees nothing an earlier
 /// one wrote, and an instance does not pay for fresh mappings and page
 /// faults on every call. The per-module limits are those of
-/// [`GuestLimiter`], which still decides how far memory may grow.
+/// [`GuestLimiter`] (4 memories, 64 tables of up to 2^20 elements), which
+/// still decides how far memory may grow; a full pool is an `internal`
+/// failure, never the kernel's verdict.
 fn pool() -> PoolingAllocationConfig {
     let mut p = PoolingAllocationConfig::new();
     p.total_component_instances(POOL_INSTANCES)
@@ -322,7 +323,7 @@ fn pool() -> PoolingAllocationConfig {
         .total_memories(POOL_INSTANCES * 2)
         .total_tables(POOL_INSTANCES * 16)
         .max_memories_per_module(4)
-        .max_tables_per_module(8)
+        .max_tables_per_module(64)
         .table_elements(1 << 20)
         .max_unused_warm_slots(POOL_WARM_SLOTS as u32)
         .linear_memory_keep_resident(POOL_KEEP_RESIDENT)
