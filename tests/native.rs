@@ -420,3 +420,81 @@ fn descriptors_the_host_inherited_reach_no_child() {
         evals[0].message
     );
 }
+
+/// `ANNEVAL_NATIVE_CPU` chooses the CPU native builds are compiled for, in
+/// both front ends: a kernel that refuses to compile with AVX compiles and
+/// scores for `x86-64-v2` (SSE4.2, 128-bit vectors), is refused for this CPU
+/// where it has AVX, and a name no compiler knows is the operator's error,
+/// not a candidate's.
+#[test]
+fn the_native_cpu_chosen_is_the_one_compiled_for() {
+    let _serial = common::one_at_a_time();
+    let dir = tempfile::tempdir().unwrap();
+    let rust = dir.path().join("no_avx.rs");
+    std::fs::write(
+        &rust,
+        format!(
+            "{}\n#[cfg(target_feature = \"avx\")]\ncompile_error!(\"compiled with AVX\");\n",
+            anneval::template::reference_kernel()
+        ),
+    )
+    .unwrap();
+    let cpp = dir.path().join("no_avx.cpp");
+    std::fs::write(
+        &cpp,
+        format!(
+            "#ifdef __AVX__\n#error \"compiled with AVX\"\n#endif\n{}",
+            common::cpp_reference_text_with(&[])
+        ),
+    )
+    .unwrap();
+    // The verdict and its message, or what the command printed when it
+    // wrote no result.
+    let score = |kernel: &std::path::Path, cpu: Option<&str>| {
+        let json = dir.path().join("score.json");
+        let _ = std::fs::remove_file(&json);
+        let mut cmd = std::process::Command::new(env!("CARGO_BIN_EXE_anneval"));
+        cmd.arg("score")
+            .arg(kernel)
+            .args(["--engine", "native", "--ef", "10", "--runs", "1"])
+            .args(["--max-queries", "50", "--no-fuel", "-q", "--json"])
+            .arg(&json)
+            .env("ANNEVAL_CACHE", common::cache_dir())
+            .env_remove("ANNEVAL_NATIVE_CPU");
+        if let Some(cpu) = cpu {
+            cmd.env("ANNEVAL_NATIVE_CPU", cpu);
+        }
+        let out = cmd.output().unwrap();
+        match std::fs::read(&json) {
+            Ok(bytes) => {
+                let v: serde_json::Value = serde_json::from_slice(&bytes).unwrap();
+                format!("{} {}", v["verdict"].as_str().unwrap(), v["message"])
+            }
+            Err(_) => format!(
+                "{}{}",
+                String::from_utf8_lossy(&out.stdout),
+                String::from_utf8_lossy(&out.stderr)
+            ),
+        }
+    };
+    let has_avx = std::arch::is_x86_feature_detected!("avx");
+    for kernel in [&rust, &cpp] {
+        let out = score(kernel, Some("x86-64-v2"));
+        assert!(out.starts_with("ok "), "{}: {out}", kernel.display());
+        if has_avx {
+            let out = score(kernel, None);
+            assert!(
+                out.starts_with("compile_error") && out.contains("compiled with AVX"),
+                "{}: {out}",
+                kernel.display()
+            );
+        }
+    }
+    let out = score(&rust, Some("pentium-9000"));
+    assert!(
+        out.starts_with("internal_error")
+            && out.contains("ANNEVAL_NATIVE_CPU")
+            && out.contains("pentium-9000"),
+        "{out}"
+    );
+}

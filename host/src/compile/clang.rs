@@ -97,11 +97,10 @@ pub const WASM_LINK_FLAGS: &[&str] = &[
     "-lwasi-emulated-mman",
 ];
 
-/// Flags of the native runner: this CPU's features (AVX2 and FMA where
-/// present).
+/// Flags of the native runner besides its CPU (`-march`, see
+/// `compile::native_cpu`).
 pub const NATIVE_FLAGS: &[&str] = &[
     "-O3",
-    "-march=native",
     "-fno-trigraphs",
     "-fno-digraphs",
     "-fdiagnostics-color=never",
@@ -287,6 +286,31 @@ impl Clang {
         })
     }
 
+    /// Whether this clang can compile for the LLVM CPU `cpu` (it may be
+    /// older than rustc's LLVM, which `compile::native_cpu` checked).
+    pub fn knows_cpu(&self, cpu: &str) -> Result<()> {
+        let out = Command::new(format!("{LLVM_DIR}/bin/clang"))
+            .args([
+                &format!("-march={cpu}"),
+                "-x",
+                "c",
+                "-E",
+                "/dev/null",
+                "-o",
+                "/dev/null",
+            ])
+            .output()
+            .context("running clang")?;
+        if !out.status.success() {
+            bail!(
+                "{} does not know the CPU {cpu}: {}",
+                self.version.lines().next().unwrap_or("clang"),
+                String::from_utf8_lossy(&out.stderr).trim()
+            );
+        }
+        Ok(())
+    }
+
     /// A short string that changes whenever compiled output could change.
     pub fn fingerprint(&self) -> String {
         format!(
@@ -411,16 +435,18 @@ impl Clang {
     }
 
     /// The jailed clang runs that compile the candidate written in `work`,
-    /// as standard `standard`, as the native runner for this CPU, to
-    /// `work/kernel-native`.
+    /// as standard `standard`, as the native runner for the LLVM CPU `cpu`,
+    /// to `work/kernel-native`.
     pub fn native_commands(
         &self,
         work: &Path,
         dialect: Dialect,
         standard: &str,
+        cpu: &str,
         limits: ResourceLimits,
     ) -> Vec<Command> {
         let mut common: Vec<String> = NATIVE_FLAGS.iter().map(|s| s.to_string()).collect();
+        common.push(format!("-march={cpu}"));
         common.extend(["-isystem".into(), format!("{JAIL_WORK}/openmp")]);
         let mut link = common.clone();
         link.extend(NATIVE_LINK_FLAGS.iter().map(|s| s.to_string()));

@@ -146,6 +146,38 @@ pub struct CompiledNative {
     pub seconds: f64,
 }
 
+/// The environment variable naming the CPU native builds are compiled for.
+pub const NATIVE_CPU_VAR: &str = "ANNEVAL_NATIVE_CPU";
+
+/// The LLVM CPU native builds are compiled for: `native` (this CPU, the
+/// default), or the one `ANNEVAL_NATIVE_CPU` names, for example
+/// `x86-64-v2` (SSE4.2, 128-bit vectors only), `x86-64-v3` (AVX2 and FMA) or
+/// `x86-64-v4` (AVX-512), to ask what a kernel earns natively without this
+/// CPU's widest vectors. A name rustc does not know is an error here, not a
+/// candidate's compile error later.
+pub fn native_cpu() -> anyhow::Result<String> {
+    let Some(value) = std::env::var_os(NATIVE_CPU_VAR) else {
+        return Ok("native".into());
+    };
+    let cpu = value
+        .to_str()
+        .map(str::trim)
+        .unwrap_or_default()
+        .to_string();
+    if cpu == "native" {
+        return Ok(cpu);
+    }
+    let known = toolchain::target_cpus()?;
+    if !known.contains(&cpu) {
+        anyhow::bail!(
+            "{NATIVE_CPU_VAR}={value:?} is not a CPU rustc can compile for: \
+             `rustc --print target-cpus` lists them (x86-64-v2, x86-64-v3 and x86-64-v4 \
+             are the x86-64 levels); unset it to compile for this CPU"
+        );
+    }
+    Ok(cpu)
+}
+
 /// What makes a `target-cpu=native` build differ from machine to machine:
 /// the CPU's model and feature flags.
 fn cpu_identity() -> String {
@@ -183,6 +215,8 @@ pub struct Compiler {
     clang: OnceLock<Result<Clang, String>>,
     cache_dir: PathBuf,
     limits: CompileLimits,
+    /// The LLVM CPU of native builds (`native_cpu`).
+    native_cpu: String,
 }
 
 impl Compiler {
@@ -196,6 +230,7 @@ impl Compiler {
             clang: OnceLock::new(),
             cache_dir: cache_dir.to_path_buf(),
             limits,
+            native_cpu: native_cpu()?,
         })
     }
 
@@ -207,9 +242,20 @@ impl Compiler {
     /// the candidate's fault: an `internal_error` naming what to install).
     fn clang(&self) -> Result<&Clang, Failure> {
         self.clang
-            .get_or_init(|| Clang::find().map_err(|e| format!("{e:#}")))
+            .get_or_init(|| self.find_clang().map_err(|e| format!("{e:#}")))
             .as_ref()
             .map_err(|e| Failure::internal(e.clone()))
+    }
+
+    /// clang, able to compile for the native CPU chosen.
+    fn find_clang(&self) -> anyhow::Result<Clang> {
+        let clang = Clang::find()?;
+        if self.native_cpu != "native" {
+            clang
+                .knows_cpu(&self.native_cpu)
+                .with_context(|| format!("{NATIVE_CPU_VAR}={}", self.native_cpu))?;
+        }
+        Ok(clang)
     }
 
     /// What shapes compiled output besides the source, for `language`. A
@@ -313,6 +359,8 @@ impl Compiler {
             }
             h.update(self.fingerprint(language)?);
             h.update(toolchain::NATIVE_FLAGS.join(" "));
+            h.update(&self.native_cpu);
+            h.update([0]);
             h.update(cpu_identity());
             h.update([0]);
             h.update(source);
@@ -358,7 +406,9 @@ impl Compiler {
                     |work, limits| {
                         vec![match output {
                             Output::Module => t.wasm_command(work, limits),
-                            Output::NativeRunner => t.native_command(work, limits),
+                            Output::NativeRunner => {
+                                t.native_command(work, &self.native_cpu, limits)
+                            }
                         }]
                     },
                 )
@@ -383,7 +433,7 @@ impl Compiler {
                     |work, limits| match output {
                         Output::Module => clang.wasm_commands(work, dialect, standard, limits),
                         Output::NativeRunner => {
-                            clang.native_commands(work, dialect, standard, limits)
+                            clang.native_commands(work, dialect, standard, &self.native_cpu, limits)
                         }
                     },
                 )

@@ -36,11 +36,10 @@ pub const WASM_FLAGS: &[&str] = &[
     "-Cstrip=debuginfo",
 ];
 
-/// Flags of the native runner: the CPU's own features (AVX2 and FMA where
-/// present), one codegen unit, and static linking.
+/// Flags of the native runner besides its CPU (`-Ctarget-cpu`, see
+/// `compile::native_cpu`): one codegen unit, and static linking.
 pub const NATIVE_FLAGS: &[&str] = &[
     "-Copt-level=3",
-    "-Ctarget-cpu=native",
     "-Ccodegen-units=1",
     "-Cdebuginfo=0",
     "-Ctarget-feature=+crt-static",
@@ -146,13 +145,14 @@ impl Toolchain {
     }
 
     /// The jailed `rustc` command that compiles the template written in
-    /// `work` as the native runner (`src/native_main.rs`) for this CPU, to
-    /// `work/kernel-native`: statically linked, so it needs nothing of the
-    /// host's filesystem when it runs.
-    pub fn native_command(&self, work: &Path, limits: ResourceLimits) -> Command {
+    /// `work` as the native runner (`src/native_main.rs`) for the LLVM CPU
+    /// `cpu`, to `work/kernel-native`: statically linked, so it needs
+    /// nothing of the host's filesystem when it runs.
+    pub fn native_command(&self, work: &Path, cpu: &str, limits: ResourceLimits) -> Command {
         let crate_dir = format!("{JAIL_WORK}/{}", template::CRATE_DIR);
         let mut args = rustc_args("anneval_native", "bin", NATIVE_FLAGS);
         args.extend([
+            format!("-Ctarget-cpu={cpu}"),
             "src/native_main.rs".into(),
             "-o".into(),
             format!("{JAIL_WORK}/kernel-native"),
@@ -209,6 +209,27 @@ fn read_record(path: &Path) -> Option<Toolchain> {
             .iter()
             .all(|(_, p)| found.target_dir.join(p).exists());
     complete.then_some(found)
+}
+
+/// The CPUs the active `rustc` can compile for (`rustc --print
+/// target-cpus`), `native` among them.
+pub fn target_cpus() -> Result<Vec<String>> {
+    let out = Command::new("rustc")
+        .args(["--print", "target-cpus"])
+        .output()
+        .context("running rustc --print target-cpus")?;
+    if !out.status.success() {
+        bail!(
+            "rustc --print target-cpus failed: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+    Ok(String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .skip(1)
+        .filter_map(|line| line.split_whitespace().next())
+        .map(String::from)
+        .collect())
 }
 
 /// The active toolchain's sysroot and version, through the `rustc` on PATH.
