@@ -26,6 +26,7 @@ fn score_writes_json_and_exits_zero_for_ok() {
         "10,40",
         "--runs",
         "1",
+        "--breakdown",
         "--json",
         json.to_str().unwrap(),
     ]);
@@ -35,6 +36,38 @@ fn score_writes_json_and_exits_zero_for_ok() {
         stdout.contains("reward:") && stdout.contains("verdict: ok"),
         "{stdout}"
     );
+    // `--breakdown`: a row per phase and the rest, each in seconds and as a
+    // share of the run, the shares adding up to the run.
+    let breakdown = &stdout[stdout.find("where the run's").expect(&stdout)..];
+    let rows: Vec<(String, f64, f64)> = breakdown
+        .lines()
+        .skip(1)
+        .map(|line| {
+            let (name, rest) = line.trim().rsplit_once(" s ").expect(line);
+            let share = rest.trim().trim_end_matches('%').parse().expect(line);
+            let seconds = name.split_whitespace().last().unwrap().parse().expect(line);
+            let name = name.rsplit_once(' ').unwrap().0.trim().to_string();
+            (name, seconds, share)
+        })
+        .collect();
+    let names: Vec<&str> = rows.iter().map(|(n, ..)| n.as_str()).collect();
+    assert_eq!(
+        names,
+        [
+            "compile",
+            "load",
+            "build",
+            "restores",
+            "probes",
+            "timed calls",
+            "fuel",
+            "checks",
+            "other"
+        ],
+        "{breakdown}"
+    );
+    let shares: f64 = rows.iter().map(|(_, _, share)| share).sum();
+    assert!((shares - 100.0).abs() < 1.0, "{breakdown}");
     let v: serde_json::Value = serde_json::from_slice(&std::fs::read(&json).unwrap()).unwrap();
     assert_eq!(v["verdict"], "ok");
     assert_eq!(v["engine"], "wasm");
@@ -51,6 +84,33 @@ fn score_writes_json_and_exits_zero_for_ok() {
     ] {
         assert!(v.get(key).is_some(), "{key}");
     }
+    // The JSON's `wall`: the same phases, each measured, none longer than
+    // the run, and the breakdown prints them.
+    let wall = &v["wall"];
+    let seconds = v["seconds"].as_f64().unwrap();
+    let mut sum = 0.0;
+    for (key, (name, printed, _)) in [
+        "compile", "load", "build", "restores", "probes", "timed", "fuel", "checks",
+    ]
+    .iter()
+    .zip(&rows)
+    {
+        let s = wall[key]
+            .as_f64()
+            .unwrap_or_else(|| panic!("wall.{key}: {wall}"));
+        assert!(
+            (s - printed).abs() < 0.0015,
+            "{key} {s} printed as {name} {printed}"
+        );
+        sum += s;
+    }
+    for key in ["load", "build", "restores", "probes", "timed", "fuel"] {
+        assert!(wall[key].as_f64().unwrap() > 0.0, "wall.{key}: {wall}");
+    }
+    assert!(
+        sum <= seconds + 1e-6,
+        "phases {sum} s in a run of {seconds} s"
+    );
 }
 
 #[test]

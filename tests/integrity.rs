@@ -115,58 +115,77 @@ fn answers_depend_only_on_state_inside_a_pass() {
     );
 }
 
-#[test]
-fn nothing_an_instance_writes_reaches_a_later_one() {
-    // Every call (probe, timed, fuel) runs in an instance whose memory may
-    // be a slot an earlier instance of the same kernel used. At each
-    // restore the kernel looks for what an earlier instance left: a marker
-    // in a static (the data segment's zeroed part) and in pages it grows
-    // itself beyond the allocator's. Finding either ends the call with a
-    // trap; and the same look a second time in one instance must find its
-    // own markers, or the look proves nothing.
-    let evaluator = common::evaluator();
-    let snoop = hooked(&[
+/// A kernel that, at each restore, looks for what an earlier instance left:
+/// anything but zero in a static (the data segment's zeroed part) or in 16
+/// pages it grows itself beyond the allocator's. Finding it ends the call
+/// with a trap; and the same look a second time in one instance must find
+/// its own `mark`, or the look proves nothing. Each `mark` is a distinct
+/// component of the same layout.
+fn snoop(mark: u64) -> anneval::Candidate {
+    hooked(&[
         (
             "items",
-            r#"
+            &format!(
+                r#"
 static mut LEFT: [u64; 4096] = [0; 4096];
-const MARK: u64 = 0xA11E_0000_5EED;
-fn left_behind() -> bool {
-    use core::ptr::{read_volatile, write_volatile};
-    let mut found = unsafe { read_volatile(&raw const LEFT[4095]) } == MARK;
-    unsafe { write_volatile(&raw mut LEFT[4095], MARK) };
+const MARK: u64 = {mark:#x};
+fn left_behind() -> bool {{
+    use core::ptr::{{read_volatile, write_volatile}};
+    let mut found = unsafe {{ read_volatile(&raw const LEFT[4095]) }} != 0;
+    unsafe {{ write_volatile(&raw mut LEFT[4095], MARK) }};
     let pages = 16;
     let grown = core::arch::wasm32::memory_grow(0, pages);
     assert!(grown != usize::MAX, "memory.grow refused");
     let words = (grown * 65536) as *mut u64;
-    for i in 0..pages * 65536 / 8 {
-        if unsafe { read_volatile(words.add(i)) } != 0 {
+    for i in 0..pages * 65536 / 8 {{
+        if unsafe {{ read_volatile(words.add(i)) }} != 0 {{
             found = true;
-        }
-        unsafe { write_volatile(words.add(i), MARK) };
-    }
+        }}
+        unsafe {{ write_volatile(words.add(i), MARK) }};
+    }}
     found
-}
-"#,
+}}
+"#
+            ),
         ),
         (
             "load",
             r#"assert!(!left_behind(), "an earlier instance's marker survived into this one");
                assert!(left_behind(), "the look does not see what this instance wrote");"#,
         ),
-    ]);
+    ])
+}
+
+#[test]
+fn nothing_an_instance_writes_reaches_a_later_one() {
+    // Every call (probe, timed, fuel) runs in an instance whose memory may
+    // be a slot an earlier instance used: of the same kernel (the pool
+    // prefers the slot a module had) or, when none of its own is free, of
+    // another kernel measured beside it. Two snoops measured together, their
+    // calls interleaved, must each find nothing of either.
+    let evaluator = common::evaluator();
+    let entries = [0xA11E_0000_5EED_u64, 0xB0B0_0000_5EED]
+        .map(|mark| (snoop(mark), anneval::evaluator::Engine::Wasm));
     let opts = ScoreOptions {
         fuel: true,
         min_pass_seconds: 0.05,
         ..opts(vec![10, 20], 3)
     };
-    let eval = common::score(&evaluator, &snoop, &opts);
-    assert_eq!(eval.verdict, Verdict::Ok, "{}", eval.message);
-    let queries = common::xs20("random-xs-20-euclidean").n_test();
-    assert!(
-        eval.curve.iter().all(|c| c.queries_timed >= 2 * queries),
-        "several calls, so several instances, per timed pass: {:?}",
-        eval.curve
+    let data = common::xs20("random-xs-20-euclidean");
+    let evals = evaluator.evaluate_entries(&entries, data, &opts, &Quiet);
+    for eval in &evals {
+        assert_eq!(eval.verdict, Verdict::Ok, "{}", eval.message);
+        assert!(
+            eval.curve
+                .iter()
+                .all(|c| c.queries_timed >= 2 * data.n_test()),
+            "several calls, so several instances, per timed pass: {:?}",
+            eval.curve
+        );
+        assert!(eval.curve.iter().all(|c| c.fuel_per_query.is_some()));
+    }
+    assert_ne!(
+        evals[0].candidate.digest, evals[1].candidate.digest,
+        "two components"
     );
-    assert!(eval.curve.iter().all(|c| c.fuel_per_query.is_some()));
 }

@@ -595,13 +595,7 @@ impl Evaluator {
         let measured = measure::measure_sweep(&self.sandbox, &subjects, &work, &protocol, progress);
         let mut sweeps: Vec<Measured> = vec![Measured::default(); n];
         for (&i, (result, swept)) in standing.iter().zip(measured) {
-            let before = wall[i];
-            wall[i] = WallTime {
-                compile: before.compile,
-                load: before.load,
-                build: before.build,
-                ..swept
-            };
+            wall[i] = wall[i] + swept;
             match result {
                 Ok(sweep) => sweeps[i] = sweep,
                 Err((ef, f)) => failure[i] = Some(f.during(&format!("search at ef={ef}"))),

@@ -178,13 +178,8 @@ pub fn breakdown(evals: &[Evaluation]) -> String {
     use crate::measure::wall::WallTime;
     let run = evals.iter().map(|e| e.seconds).fold(0.0, f64::max);
     let walls: Vec<WallTime> = evals.iter().map(|e| e.wall).collect();
-    let mut rows: Vec<(&str, f64)> = WallTime::default()
-        .phases()
-        .iter()
-        .map(|&(name, _)| name)
-        .zip(0..)
-        .map(|(name, p)| (name, walls.iter().map(|w| w.phases()[p].1).sum()))
-        .collect();
+    let total: WallTime = walls.iter().copied().sum();
+    let mut rows = total.phases().to_vec();
     rows.push(("other", WallTime::other(run, &walls)));
     let mut out = format!("where the run's {run:.2} s went\n");
     for (name, seconds) in rows {

@@ -546,7 +546,7 @@ impl Measurement<'_, '_> {
                 Some(out)
             }
             Err(failure) => {
-                self.wall[i].add_failed(spent);
+                self.wall[i].add_failed(kind, spent);
                 self.failed[i] = Some((ef, failure));
                 None
             }

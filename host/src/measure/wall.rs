@@ -29,7 +29,7 @@ pub struct WallTime {
     /// The search calls on the fuel-metering engine.
     pub fuel: f64,
     /// Around every call: checking and scoring its answers, the thread a
-    /// timed call runs on, a failed call's time.
+    /// timed call runs on.
     pub checks: f64,
 }
 
@@ -54,9 +54,10 @@ impl WallTime {
         self.checks += (spent - restore - search).max(0.0);
     }
 
-    /// Adds a failed call's `spent` seconds.
-    pub fn add_failed(&mut self, spent: f64) {
-        self.checks += spent;
+    /// Adds a failed call's `spent` seconds, all to its phase: where in
+    /// the call it failed (restore, search or check) is not known.
+    pub fn add_failed(&mut self, kind: CallKind, spent: f64) {
+        self.add_call(kind, spent, 0.0, spent);
     }
 
     /// Every phase, named, in the order a kernel goes through them.
@@ -84,6 +85,31 @@ impl WallTime {
     }
 }
 
+impl std::ops::Add for WallTime {
+    type Output = WallTime;
+
+    /// Phase by phase: the phases of several kernels, or of one kernel's
+    /// stages.
+    fn add(self, o: WallTime) -> WallTime {
+        WallTime {
+            compile: self.compile + o.compile,
+            load: self.load + o.load,
+            build: self.build + o.build,
+            restores: self.restores + o.restores,
+            probes: self.probes + o.probes,
+            timed: self.timed + o.timed,
+            fuel: self.fuel + o.fuel,
+            checks: self.checks + o.checks,
+        }
+    }
+}
+
+impl std::iter::Sum for WallTime {
+    fn sum<I: Iterator<Item = WallTime>>(walls: I) -> WallTime {
+        walls.fold(WallTime::default(), |a, b| a + b)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -94,12 +120,31 @@ mod tests {
         w.add_call(CallKind::Probe, 0.5, 0.1, 0.3);
         w.add_call(CallKind::Timed, 0.25, 0.05, 0.2);
         w.add_call(CallKind::Fuel, 1.0, 0.1, 0.85);
-        w.add_failed(2.0);
+        w.add_failed(CallKind::Timed, 2.0);
         assert!((w.restores - 0.25).abs() < 1e-12);
-        assert_eq!((w.probes, w.timed, w.fuel), (0.3, 0.2, 0.85));
-        assert!((w.checks - 2.15).abs() < 1e-12, "{}", w.checks);
+        assert_eq!((w.probes, w.timed, w.fuel), (0.3, 2.2, 0.85));
+        assert!((w.checks - 0.15).abs() < 1e-12, "{}", w.checks);
         assert!((w.sum() - 3.75).abs() < 1e-12);
         assert!((WallTime::other(5.0, &[w, w]) - 0.0).abs() < 1e-12);
         assert!((WallTime::other(8.0, &[w]) - 4.25).abs() < 1e-12);
+    }
+
+    #[test]
+    fn walls_add_phase_by_phase() {
+        let mut a = WallTime {
+            compile: 1.0,
+            load: 0.5,
+            build: 2.0,
+            ..WallTime::default()
+        };
+        a.add_call(CallKind::Fuel, 0.4, 0.1, 0.25);
+        let mut b = WallTime::default();
+        b.add_call(CallKind::Probe, 1.0, 0.25, 0.5);
+        let total: WallTime = [a, b].into_iter().sum();
+        let want = [1.0, 0.5, 2.0, 0.35, 0.5, 0.0, 0.25, 0.3];
+        for ((name, got), want) in total.phases().into_iter().zip(want) {
+            assert!((got - want).abs() < 1e-12, "{name}: {got} against {want}");
+        }
+        assert!((total.sum() - a.sum() - b.sum()).abs() < 1e-12);
     }
 }
