@@ -1,6 +1,6 @@
 """anneval.axolotl inside Axolotl's own code (axolotl 0.19.0, which pins
 trl 1.9.0: its own virtual environment, .venv-axolotl, pinned in
-python/trainer_tests/requirements-axolotl.txt): the README's configuration
+python/trainer_tests/requirements-axolotl.txt): the book's configuration
 read into Axolotl's config type, its GRPO strategy importing the reward
 function by name, and the TRL GRPOTrainer it drives training a step and
 scoring completions with its own _calculate_rewards."""
@@ -14,7 +14,7 @@ import yaml
 
 from tests.live import BRUTE, REFERENCE, fenced, variant
 
-from .tiny import MEASURED, grpo_config, live, readme_block, setUpModule, tearDownModule, tiny_model, tokenizer  # noqa: F401
+from .tiny import MEASURED, grpo_config, live, book_block, setUpModule, tearDownModule, tiny_model, tokenizer  # noqa: F401
 
 
 
@@ -26,15 +26,15 @@ class Axolotl(unittest.TestCase):
         from datasets import Dataset
         from trl import GRPOTrainer
 
-        # The README's environment, with this test's service and options.
+        # The book's environment, with this test's service and options.
         env = {}
-        for line in readme_block("**Axolotl**", "bash").splitlines():
+        for line in book_block("serve/axolotl.md", "sh trainer=axolotl").splitlines():
             name, value = shlex.split(line.removeprefix("export "))[0].split("=", 1)
             env[name] = value
         assert json.loads(env["ANNEVAL_OPTIONS"])["dataset"] == "random-s-100-euclidean", env
         assert env["ANNEVAL_URLS"].startswith("http://box-1"), env
         os.environ.update({"ANNEVAL_URLS": live.server.url, "ANNEVAL_OPTIONS": json.dumps(MEASURED)})
-        cfg = DictDefault(yaml.safe_load(readme_block("**Axolotl**", "yaml")))
+        cfg = DictDefault(yaml.safe_load(book_block("serve/axolotl.md", "yaml trainer=axolotl")))
         (cls.reward_funcs,) = GRPOStrategy.set_trainer_args(cfg)
         cls.tokenizer = tokenizer()
         cls.dataset = Dataset.from_list([{"prompt": "Write a faster kernel."}] * 4)
@@ -44,7 +44,7 @@ class Axolotl(unittest.TestCase):
             reward_funcs=cls.reward_funcs, args=args, train_dataset=cls.dataset,
         )
 
-    def test_its_strategy_imports_the_function_the_readme_names(self):
+    def test_its_strategy_imports_the_function_the_book_names(self):
         import anneval.axolotl
 
         self.assertEqual(self.reward_funcs, [anneval.axolotl.reward])

@@ -2,9 +2,9 @@
 python/trainer_tests/requirements.txt (installed by scripts/setup into
 .venv-trainers): a real TRL GRPOTrainer trains a step with our reward
 function and scores completions with its own _calculate_rewards; verl loads
-the README's configuration with its own Hydra config and reward loader and
+the book's configuration with its own Hydra config and reward loader and
 its NaiveRewardManager scores a DataProto; OpenRLHF's own HTTP executor
-posts to /get_reward with the README's URL, split as its CLI splits it.
+posts to /get_reward with the book's URL, split as its CLI splits it.
 Model and tokenizer are tiny and made here (no hub)."""
 
 import asyncio
@@ -19,7 +19,7 @@ from omegaconf import OmegaConf
 from anneval.rewards import ConfigurationError
 from tests.live import BRUTE, QUICK, REFERENCE, fenced, variant
 
-from .tiny import MEASURED, README, grpo_config, live, readme_block, setUpModule, tearDownModule, tiny_model, tokenizer  # noqa: F401
+from .tiny import MEASURED, book_block, grpo_config, live, setUpModule, tearDownModule, tiny_model, tokenizer  # noqa: F401
 
 
 
@@ -57,6 +57,26 @@ class Trl(unittest.TestCase):
         self.assertEqual(logged["rewards/anneval_async/mean"], -1.0, logged)
         self.assertEqual(logged["anneval_random_xs_20_euclidean/no_code"], 1.0, logged)
 
+    def test_the_books_block_makes_a_trainer_that_trains(self):
+        block = book_block("serve/trl.md", "python trainer=trl")
+        # The book's service and options are the user's; the test's are here.
+        for user, ours in [
+            ('["http://box-1:8080", "http://box-2:8080"]', repr([live.server.url])),
+            ('dataset="random-s-100-euclidean", max_queries=1000',
+             ", ".join(f"{k}={v!r}" for k, v in MEASURED.items())),
+        ]:
+            self.assertIn(user, block)
+            block = block.replace(user, ours, 1)
+        names = {
+            "model": tiny_model(len(self.tokenizer)), "tokenizer": self.tokenizer,
+            "args": grpo_config(), "dataset": self.dataset,
+        }
+        exec(compile(block, "docs/src/serve/trl.md", "exec"), names)
+        names["trainer"].train()
+        self.assertEqual(names["trainer"].state.global_step, 2)
+        logged = {k: v for e in names["trainer"].state.log_history for k, v in e.items()}
+        self.assertEqual(logged["rewards/anneval_random_xs_20_euclidean/mean"], -1.0, logged)
+
     def test_its_own_reward_calculation_credits_a_kernel(self):
         rows = [self.dataset[i] for i in range(4)]
         prompts = [r["prompt"] for r in rows]
@@ -91,7 +111,7 @@ class Trl(unittest.TestCase):
 class Verl(unittest.TestCase):
     """verl's own config (Hydra), reward loader and NaiveRewardManager."""
 
-    def config(self, readme_yaml, *overrides):
+    def config(self, book_yaml, *overrides):
         import verl
         from hydra import compose, initialize_config_dir
 
@@ -99,7 +119,7 @@ class Verl(unittest.TestCase):
         with initialize_config_dir(config_dir=config_dir, version_base=None):
             config = compose(config_name="ppo_trainer", overrides=list(overrides))
         OmegaConf.set_struct(config, False)
-        return OmegaConf.merge(config, OmegaConf.create(readme_yaml))
+        return OmegaConf.merge(config, OmegaConf.create(book_yaml))
 
     def data(self, tok, responses, extra_info=None):
         from verl import DataProto
@@ -123,11 +143,11 @@ class Verl(unittest.TestCase):
     def manager(self, name="compute_score", overrides=(), **kwargs):
         from verl.trainer.ppo.reward import load_reward_manager
 
-        yaml = readme_block("**verl**", "yaml").replace("compute_score ", f"{name} ", 1)
+        yaml = book_block("serve/verl.md", "yaml trainer=verl").replace("compute_score ", f"{name} ", 1)
         config = self.config(yaml, *overrides)
         self.assertEqual(config.reward.custom_reward_function.path, "pkg://anneval.verl")
         self.assertIn("box-1", config.reward.custom_reward_function.reward_kwargs.urls)
-        # The README's service and dataset are the user's; the test's are here.
+        # The book's service and dataset are the user's; the test's are here.
         config.reward.custom_reward_function.reward_kwargs = OmegaConf.create(
             {"urls": live.server.url, **QUICK, **kwargs})
         tok = tokenizer()
@@ -138,7 +158,7 @@ class Verl(unittest.TestCase):
         # reward loop worker runs it.
         return manager.loop.run_until_complete(manager.run_single(data))
 
-    def test_the_readme_configuration_scores_with_the_naive_manager(self):
+    def test_the_book_configuration_scores_with_the_naive_manager(self):
         manager, tok = self.manager()
         self.assertEqual(type(manager).__name__, "NaiveRewardManager")
         good = self.run_single(manager, self.data(tok, [fenced(variant(REFERENCE, "verl"))]))
@@ -159,7 +179,7 @@ class Verl(unittest.TestCase):
         self.assertTrue(0.0 < result["reward_score"] < 1.0, result)
 
     def test_the_rate_limited_manager_with_its_timeout_above_the_clients(self):
-        # As the README says: verl's own timeout (reward.timeout, 300 s by
+        # As the book says: verl's own timeout (reward.timeout, 300 s by
         # default) above the client's (reward_kwargs.timeout), so that a
         # slow service is the client's error (flagged penalty), not verl's 0.
         manager, tok = self.manager(
@@ -171,7 +191,7 @@ class Verl(unittest.TestCase):
 
     def test_hydra_overrides_and_lists_from_the_command_line(self):
         config = self.config(
-            readme_block("**verl**", "yaml"),
+            book_block("serve/verl.md", "yaml trainer=verl"),
             "+reward.custom_reward_function.reward_kwargs.ef=[10,40]",
             "+reward.custom_reward_function.reward_kwargs.runs=1",
         )
@@ -195,7 +215,7 @@ class OpenRlhf(unittest.TestCase):
     """OpenRLHF's own reward executor (openrlhf.utils.agent) and its URL."""
 
     def endpoints(self, query):
-        line = re.search(r'--reward\.remote_url "([^"]+)"', README).group(1)
+        line = re.search(r'--reward\.remote_url "([^"]+)"', book_block("serve/openrlhf.md", "sh trainer=openrlhf")).group(1)
         self.assertIn("/get_reward?", line)
         url = line.split("/get_reward?")[0]
         self.assertTrue(url.startswith("http://box-1"), url)
@@ -221,7 +241,7 @@ class OpenRlhf(unittest.TestCase):
 
     def test_a_comma_in_the_url_is_two_endpoints(self):
         endpoints = self.endpoints("dataset=random-xs-20-euclidean&ef=10,40")
-        self.assertEqual(len(endpoints), 2, "why the README says %2C")
+        self.assertEqual(len(endpoints), 2, "why the book says %2C")
 
 
 if __name__ == "__main__":

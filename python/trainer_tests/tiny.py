@@ -1,7 +1,8 @@
 """What the trainer tests share: the live service (each test module
 imports setUpModule and tearDownModule from here), a tiny model and
 tokenizer made here (no hub), TRL's GRPO settings for one CPU step, and the
-README's blocks, which the tests load with the trainers' own loaders."""
+book's blocks (docs/src/serve/), which the tests load with the trainers'
+own loaders."""
 
 import os
 import re
@@ -42,15 +43,15 @@ def grpo_config():
         use_cpu=True, bf16=False, seed=0, dataloader_num_workers=0,
     )
 
-with open(os.path.join(ROOT, "README.md")) as f:
-    README = f.read()
-
-
-def readme_block(after, language):
-    """The first ```language block of README.md after the line `after`."""
-    start = README.index(after)
-    match = re.compile(r"```" + language + r"\n(.*?)```", re.S).search(README, start)
-    return match.group(1)
+def book_block(page, info):
+    """The one block of the book's page `page` (under docs/src/) fenced with
+    the info string `info`; tests/docs.rs checks that every block marked
+    `trainer=...` is read here."""
+    with open(os.path.join(ROOT, "docs", "src", page)) as f:
+        text = f.read()
+    blocks = re.findall(r"^```" + re.escape(info) + r"\n(.*?)^```", text, re.S | re.M)
+    assert len(blocks) == 1, f"{page}: {len(blocks)} blocks fenced ```{info}"
+    return blocks[0]
 
 
 def tokenizer():

@@ -45,6 +45,12 @@ enum Command {
     Datasets(datasets::DatasetsCommand),
 }
 
+/// The command line's definition, its parser and every option: for checking
+/// commands written elsewhere (the book's and README's, `tests/docs.rs`).
+pub fn command() -> clap::Command {
+    <Cli as clap::CommandFactory>::command()
+}
+
 /// Exit code for usage errors (clap uses it too).
 const USAGE: u8 = 2;
 
