@@ -53,12 +53,11 @@ impl Block {
             .unwrap_or("")
     }
 
+    /// Whether the info string holds the word `attribute`.
     fn has(&self, attribute: &str) -> bool {
-        self.attribute(attribute).is_some()
-            || self
-                .info
-                .as_deref()
-                .is_some_and(|i| i.split_whitespace().skip(1).any(|a| a == attribute))
+        self.info
+            .as_deref()
+            .is_some_and(|i| i.split_whitespace().skip(1).any(|a| a == attribute))
     }
 
     /// The value of `name=value` in the info string.

@@ -214,17 +214,7 @@ fn read_record(path: &Path) -> Option<Toolchain> {
 /// The CPUs the active `rustc` can compile for (`rustc --print
 /// target-cpus`), `native` among them.
 pub fn target_cpus() -> Result<Vec<String>> {
-    let out = Command::new("rustc")
-        .args(["--print", "target-cpus"])
-        .output()
-        .context("running rustc --print target-cpus")?;
-    if !out.status.success() {
-        bail!(
-            "rustc --print target-cpus failed: {}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-    }
-    Ok(String::from_utf8_lossy(&out.stdout)
+    Ok(rustc(&["--print", "target-cpus"])?
         .lines()
         .skip(1)
         .filter_map(|line| line.split_whitespace().next())
@@ -234,22 +224,24 @@ pub fn target_cpus() -> Result<Vec<String>> {
 
 /// The active toolchain's sysroot and version, through the `rustc` on PATH.
 fn find_rustc() -> Result<(PathBuf, String)> {
-    let run = |args: &[&str]| -> Result<String> {
-        let out = Command::new("rustc").args(args).output().context(
-            "running rustc: is Rust installed and on PATH? (https://rustup.rs; scripts/demo checks)",
-        )?;
-        if !out.status.success() {
-            bail!(
-                "rustc {} failed: {}",
-                args.join(" "),
-                String::from_utf8_lossy(&out.stderr)
-            );
-        }
-        Ok(String::from_utf8_lossy(&out.stdout).trim().to_string())
-    };
-    let sysroot = PathBuf::from(run(&["--print", "sysroot"])?);
-    let version = run(&["-vV"])?;
+    let sysroot = PathBuf::from(rustc(&["--print", "sysroot"])?);
+    let version = rustc(&["-vV"])?;
     Ok((sysroot, version))
+}
+
+/// What the `rustc` on PATH prints for `args`, trimmed.
+fn rustc(args: &[&str]) -> Result<String> {
+    let out = Command::new("rustc").args(args).output().context(
+        "running rustc: is Rust installed and on PATH? (https://rustup.rs; scripts/demo checks)",
+    )?;
+    if !out.status.success() {
+        bail!(
+            "rustc {} failed: {}",
+            args.join(" "),
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+    Ok(String::from_utf8_lossy(&out.stdout).trim().to_string())
 }
 
 /// Builds the template once with cargo to get its dependencies compiled for
