@@ -4,9 +4,11 @@
 
 mod common;
 
-use anneval::evaluator::Quiet;
+use anneval::evaluator::{Engine, Prepared, Quiet};
+use anneval::guest::ComponentCache;
 use anneval::measure::sweep::Sweep;
-use anneval::{ScoreOptions, Verdict};
+use anneval::sandbox::Sandbox;
+use anneval::{Candidate, ScoreOptions, Verdict};
 use common::hooked;
 
 fn opts(efs: Vec<usize>, runs: usize) -> ScoreOptions {
@@ -188,4 +190,58 @@ fn nothing_an_instance_writes_reaches_a_later_one() {
         evals[0].candidate.digest, evals[1].candidate.digest,
         "two components"
     );
+}
+
+#[test]
+fn a_component_compiled_once_serves_later_evaluations_in_fresh_instances() {
+    // The evaluator keeps the components it compiled, by their bytes' digest:
+    // evaluating the same snoop again reuses its compiled code and the slots
+    // the first evaluation's instances used, and must find nothing of them.
+    let evaluator = common::evaluator();
+    let kernel = snoop(0xC0DE_0000_5EED);
+    let opts = ScoreOptions {
+        fuel: true,
+        min_pass_seconds: 0.05,
+        ..opts(vec![10, 20], 2)
+    };
+    let data = common::xs20("random-xs-20-euclidean");
+    let first = evaluator.evaluate(&kernel, data, &opts, &Quiet);
+    assert_eq!(evaluator.components().len(), 1);
+    let second = evaluator.evaluate(&kernel, data, &opts, &Quiet);
+    for eval in [&first, &second] {
+        assert_eq!(eval.verdict, Verdict::Ok, "{}", eval.message);
+    }
+    assert_eq!(first.candidate.digest, second.candidate.digest);
+    assert_eq!(evaluator.components().len(), 1, "compiled once, kept once");
+}
+
+#[test]
+fn the_component_cache_keeps_the_most_recently_used_and_no_more() {
+    let evaluator = common::evaluator();
+    let (Ok(Prepared::Wasm(bytes)), _) = evaluator.prepare(&Candidate::Reference, Engine::Wasm)
+    else {
+        panic!("the reference compiles")
+    };
+    // The same component with a custom section of its own: other bytes,
+    // compiled on their own.
+    let tagged = |tag: u8| {
+        let mut b = bytes.clone();
+        b.extend_from_slice(&[0, 3, 2, b't', tag]);
+        b
+    };
+    let (a, b, c) = (tagged(b'a'), tagged(b'b'), tagged(b'c'));
+    let sandbox = &Sandbox::new(common::limits()).unwrap();
+    let cache = ComponentCache::new(2);
+    for bytes in [&a, &b, &a, &c] {
+        cache.load(sandbox, bytes).unwrap();
+    }
+    assert_eq!(cache.len(), 2);
+    assert!(
+        cache.contains(&a) && cache.contains(&c),
+        "a was used after b"
+    );
+    assert!(!cache.contains(&b), "the least recently used is dropped");
+    // A component that fails to load is not kept.
+    assert!(cache.load(sandbox, b"\0asm not a component").is_err());
+    assert_eq!(cache.len(), 2);
 }

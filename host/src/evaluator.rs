@@ -12,7 +12,7 @@ use anyhow::{Context as _, Result, bail};
 use crate::compile::{CompileLimits, Compiler, Language};
 use crate::dataset::{Dataset, Metric};
 use crate::evaluation::{CandidateInfo, Context, Evaluation};
-use crate::guest::{Built, KernelComponent, WitMetric};
+use crate::guest::{Built, ComponentCache, KernelComponent, WitMetric};
 use crate::measure::sweep::Sweep;
 use crate::measure::wall::WallTime;
 use crate::measure::{self, Measured, Protocol, Runner, Subject, Workload};
@@ -279,6 +279,7 @@ impl Progress for Quiet {
 /// Holds the sandbox and (once needed) the compiler; evaluates candidates.
 pub struct Evaluator {
     sandbox: Sandbox,
+    components: ComponentCache,
     cache_dir: PathBuf,
     compile_limits: CompileLimits,
     compiler: OnceLock<std::result::Result<Compiler, String>>,
@@ -288,6 +289,7 @@ impl Evaluator {
     pub fn new(limits: Limits, compile_limits: CompileLimits, cache_dir: &Path) -> Result<Self> {
         Ok(Evaluator {
             sandbox: Sandbox::new(limits).context("configuring the wasmtime sandbox")?,
+            components: ComponentCache::default(),
             cache_dir: cache_dir.to_path_buf(),
             compile_limits,
             compiler: OnceLock::new(),
@@ -321,6 +323,11 @@ impl Evaluator {
             Prepared::Native(_) => unreachable!("prepared for the wasm engine"),
         });
         (bytes, info)
+    }
+
+    /// The components this evaluator has compiled and keeps.
+    pub fn components(&self) -> &ComponentCache {
+        &self.components
     }
 
     /// Compiles (or reads) the candidate for `engine`.
@@ -520,7 +527,7 @@ impl Evaluator {
             let started = Instant::now();
             let loaded = prepared.as_ref().ok().map(|p| match p {
                 Prepared::Wasm(bytes) => {
-                    KernelComponent::load(&self.sandbox, bytes).map(Loaded::Wasm)
+                    self.components.load(&self.sandbox, bytes).map(Loaded::Wasm)
                 }
                 Prepared::Native(binary) => {
                     NativeKernel::new(binary, self.sandbox.limits().clone()).map(Loaded::Native)

@@ -4,7 +4,11 @@
 //! Every failure of the guest becomes a [`Failure`] with the right verdict;
 //! nothing a guest does can panic the host.
 
+use std::collections::VecDeque;
+use std::sync::Mutex;
 use std::time::{Duration, Instant};
+
+use sha2::{Digest, Sha256};
 
 use wasmtime::Trap;
 use wasmtime::component::{
@@ -80,6 +84,86 @@ pub struct PassOutput {
     /// Instructions executed, on the metering engine.
     pub fuel: Option<u64>,
     pub log: GuestLog,
+}
+
+/// Components already compiled for a sandbox's engines, by the digest of
+/// their bytes: a component evaluated again (the reference beside every
+/// gathering and batch, a kernel scored with another seed) is not compiled
+/// again. At most [`ComponentCache::CAPACITY`] are kept, the least recently
+/// used dropped first; a component that failed to load is not kept.
+/// Sharing one is safe: a `KernelComponent` is immutable compiled code,
+/// and every call still runs in an instance of its own.
+pub struct ComponentCache {
+    capacity: usize,
+    entries: Mutex<VecDeque<([u8; 32], KernelComponent)>>,
+}
+
+impl Default for ComponentCache {
+    fn default() -> Self {
+        ComponentCache::new(ComponentCache::CAPACITY)
+    }
+}
+
+impl ComponentCache {
+    /// How many compiled components an evaluator keeps.
+    pub const CAPACITY: usize = 16;
+
+    /// A cache keeping at most `capacity` components.
+    pub fn new(capacity: usize) -> ComponentCache {
+        ComponentCache {
+            capacity,
+            entries: Mutex::new(VecDeque::new()),
+        }
+    }
+
+    /// [`KernelComponent::load`], or the component compiled before from the
+    /// same bytes on the same sandbox.
+    pub fn load(&self, sandbox: &Sandbox, bytes: &[u8]) -> Result<KernelComponent, Failure> {
+        let digest: [u8; 32] = Sha256::digest(bytes).into();
+        if let Some(hit) = self.hit(&digest) {
+            return Ok(hit);
+        }
+        let loaded = KernelComponent::load(sandbox, bytes)?;
+        self.keep(digest, loaded.clone());
+        Ok(loaded)
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, VecDeque<([u8; 32], KernelComponent)>> {
+        self.entries.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// The kept component of `digest`, now the most recently used.
+    fn hit(&self, digest: &[u8; 32]) -> Option<KernelComponent> {
+        let mut entries = self.lock();
+        let at = entries.iter().position(|(d, _)| d == digest)?;
+        let entry = entries.remove(at)?;
+        let kernel = entry.1.clone();
+        entries.push_front(entry);
+        Some(kernel)
+    }
+
+    fn keep(&self, digest: [u8; 32], kernel: KernelComponent) {
+        let mut entries = self.lock();
+        entries.retain(|(d, _)| *d != digest);
+        entries.push_front((digest, kernel));
+        entries.truncate(self.capacity);
+    }
+
+    /// Whether the component of `bytes` is kept.
+    pub fn contains(&self, bytes: &[u8]) -> bool {
+        let digest: [u8; 32] = Sha256::digest(bytes).into();
+        self.lock().iter().any(|(d, _)| *d == digest)
+    }
+
+    /// How many components are kept.
+    pub fn len(&self) -> usize {
+        self.lock().len()
+    }
+
+    /// Whether no component is kept.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
 }
 
 impl KernelComponent {

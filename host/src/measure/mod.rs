@@ -461,25 +461,43 @@ pub fn restore_deadline(slowest: Option<f64>, index_bytes: usize, cap: Duration)
 /// The deadline of a kernel's call at `ef` (a probe, a restore, a fuel
 /// pass) and why, derived from the run: for its first probe, four times
 /// what an exhaustive scan of the queries would take at [`SCAN_RATE`]; for
-/// every later call, [`PROBE_DEADLINE_FACTOR`] times its slowest finished
-/// probe scaled up by the ratio of the efs (a cost that doubles with ef is
-/// allowed ten times over, one that quadruples five times); never below
+/// every later call, [`PROBE_DEADLINE_FACTOR`] times the larger of its
+/// slowest finished probe and its probe at the nearest ef below scaled up
+/// by the ratio of the efs (a cost that doubles with ef is allowed ten
+/// times over, one that quadruples five times); never below
 /// [`CALL_DEADLINE_FLOOR`] nor above `cap` (the configured deadline).
+///
+/// Only the nearest probe is scaled: a slow probe at a small ef is mostly
+/// fixed cost (an instance's first touches of the index), and scaling it by
+/// the whole ratio would let a kernel that hangs at ef 8 run for eight
+/// times its ef-1 probe's 20x before it ends.
 pub fn call_deadline(
     probes: &BTreeMap<usize, f64>,
     ef: usize,
     work: &Workload<'_>,
     cap: Duration,
 ) -> (Duration, String) {
+    let scaled = probes.range(..=ef).next_back().map(|(&e, &s)| {
+        (
+            s * ef as f64 / e.max(1) as f64,
+            format!("{PROBE_DEADLINE_FACTOR}x its probe at ef={e} ({s:.3} s), scaled to ef={ef}"),
+        )
+    });
     let slowest = probes
         .iter()
-        .map(|(&e, &s)| (s * (ef.max(e) as f64 / e.max(1) as f64), e, s))
+        .max_by(|a, b| a.1.total_cmp(b.1))
+        .map(|(&e, &s)| {
+            (
+                s,
+                format!("{PROBE_DEADLINE_FACTOR}x its slowest probe, at ef={e} ({s:.3} s)"),
+            )
+        });
+    let bound = scaled
+        .into_iter()
+        .chain(slowest)
         .max_by(|a, b| a.0.total_cmp(&b.0));
-    let (seconds, why) = match slowest {
-        Some((scaled, e, s)) => (
-            PROBE_DEADLINE_FACTOR * scaled,
-            format!("{PROBE_DEADLINE_FACTOR}x its probe at ef={e} ({s:.3} s), scaled to ef={ef}"),
-        ),
+    let (seconds, why) = match bound {
+        Some((s, why)) => (PROBE_DEADLINE_FACTOR * s, why),
         None => {
             let d = work.dataset;
             let scan = (d.n_train() * d.n_test() * d.dim) as f64 / SCAN_RATE;
@@ -838,6 +856,21 @@ mod tests {
         assert!(why.contains("its probe at ef=4"), "{why}");
         // A smaller ef is not scaled down; fast kernels get the floor.
         assert_eq!(call_deadline(&probes, 2, &work, cap).0, CALL_DEADLINE_FLOOR);
+        // Only the nearest probe below is scaled: a slow first probe (fixed
+        // cost) counts as it is, not times the ratio of the efs.
+        let warm: BTreeMap<usize, f64> = [(1, 0.05), (4, 0.02)].into_iter().collect();
+        assert_eq!(call_deadline(&warm, 8, &work, cap).0, CALL_DEADLINE_FLOOR);
+        let slow_first: BTreeMap<usize, f64> = [(1, 0.5), (4, 0.02)].into_iter().collect();
+        let (first_bound, why) = call_deadline(&slow_first, 64, &work, cap);
+        assert!(
+            (first_bound.as_secs_f64() - 10.0).abs() < 1e-9,
+            "{first_bound:?}"
+        );
+        assert!(why.contains("its slowest probe, at ef=1"), "{why}");
+        // Past the slowest, the nearest probe scaled decides.
+        let (scaled, why) = call_deadline(&slow_first, 1024, &work, cap);
+        assert!((scaled.as_secs_f64() - 102.4).abs() < 1e-9, "{scaled:?}");
+        assert!(why.contains("its probe at ef=4"), "{why}");
         let fast: BTreeMap<usize, f64> = [(8, 0.001)].into_iter().collect();
         let (floor, why) = call_deadline(&fast, 8, &work, cap);
         assert_eq!(
